@@ -1,0 +1,105 @@
+"""Token streams cut into fixed-length training sequences, and the text data module.
+
+Notation: S context length in tokens, W windows in a split.
+"""
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+from transformers import PreTrainedTokenizerFast
+
+from ebtlab.errors import DataError
+from ebtlab_text.corpus import Splits
+
+# Targets at this index are padding and count in no loss or metric (torch's cross-entropy default).
+IGNORE_INDEX = -100
+
+
+def encode_documents(tokenizer: PreTrainedTokenizerFast, documents: list[str]) -> torch.Tensor:
+    """Tokenize documents into one stream, each document followed by the end-of-text token."""
+    stream: list[int] = []
+    for ids in tokenizer(documents, add_special_tokens=False)["input_ids"]:
+        stream.extend(ids)
+        stream.append(tokenizer.eos_token_id)
+    return torch.tensor(stream, dtype=torch.long)
+
+
+class TokenWindows(Dataset):
+    """Non-overlapping windows of a token stream: observed tokens t..t+S-1, targets t+1..t+S.
+
+    The last window is padded: its missing observed tokens are the padding token and its
+    missing targets are IGNORE_INDEX.
+    """
+
+    def __init__(self, stream: torch.Tensor, context_length: int, padding_id: int):
+        if stream.numel() < 2:
+            raise DataError("a split needs at least two tokens")
+        self.context_length = context_length
+        windows = -(-(stream.numel() - 1) // context_length)  # ceil((N - 1) / S)
+        padded_length = windows * context_length + 1
+        self.observed = torch.full((padded_length,), padding_id, dtype=torch.long)
+        self.observed[: stream.numel()] = stream
+        self.targets = torch.full((padded_length,), IGNORE_INDEX, dtype=torch.long)
+        self.targets[: stream.numel()] = stream
+
+    def __len__(self) -> int:
+        return (self.observed.numel() - 1) // self.context_length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        start = index * self.context_length
+        return {
+            "observed": self.observed[start : start + self.context_length],  # (S,)
+            "target": self.targets[start + 1 : start + self.context_length + 1],  # (S,)
+        }
+
+
+class TextDataModule(L.LightningDataModule):
+    """Training, validation and test windows of a tokenized corpus."""
+
+    def __init__(
+        self,
+        splits: Splits,
+        tokenizer: PreTrainedTokenizerFast,
+        *,
+        context_length: int,
+        batch_size: int,
+        num_workers: int,
+        seed: int,
+    ):
+        super().__init__()
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        padding_id = tokenizer.pad_token_id
+        self.datasets = {
+            name: TokenWindows(encode_documents(tokenizer, documents), context_length, padding_id)
+            for name, documents in (("train", splits.train), ("validation", splits.validation), ("test", splits.test))
+            if documents
+        }
+        if len(self.datasets["train"]) < batch_size:
+            raise DataError(
+                f"the training split has {len(self.datasets['train'])} sequences of {context_length} tokens, "
+                f"fewer than one batch of data.batch_size={batch_size}"
+            )
+
+    def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
+        if split not in self.datasets:
+            raise DataError(f"the corpus has no {split} split")
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle,
+            generator=generator,
+            num_workers=self.num_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,184 @@
+"""Typed run configuration, loaded strictly from YAML plus `key=value` overrides.
+
+One dataclass per concern; each component receives only its own section. The `data`
+section belongs to the modality adapter, whose `config_class` validates it.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ebtlab.energy.autoregressive import AttentionMode
+from ebtlab.errors import ConfigError
+from ebtlab.modality import Modality, load_modality
+from ebtlab.nn.presets import SIZE_PRESETS, SizePreset
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "text" / "ebt_s1.yaml"
+
+
+@dataclass
+class ModelConfig:
+    size: str = "4xs"  # a size preset; layers, width and heads below override its fields
+    layers: int | None = None
+    width: int | None = None
+    heads: int | None = None
+    attention: AttentionMode = "two_part"  # "masked" is the slower single-call reference
+
+    def shape(self) -> SizePreset:
+        """Return the preset named by `size` with any explicit overrides applied."""
+        if self.size not in SIZE_PRESETS:
+            raise ConfigError(f"model.size: unknown size preset {self.size!r}; known presets: {', '.join(SIZE_PRESETS)}")
+        preset = SIZE_PRESETS[self.size]
+        return SizePreset(
+            layers=self.layers or preset.layers,
+            width=self.width or preset.width,
+            heads=self.heads or preset.heads,
+        )
+
+
+@dataclass
+class EBTConfig:
+    descent_steps: int = 2
+    landscapes: Literal["per_step", "shared"] = "per_step"
+    step_size: float = 500.0
+    step_size_learnable: bool = True
+    step_size_lr_multiplier: float = 1500.0  # learning rate of the step size over the base rate
+    detach_between_steps: bool = True
+    loss_over_steps: Literal["mean", "last"] = "mean"
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 30
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 300
+    val_every_n_steps: int = 100
+    limit_val_batches: int | None = None  # None: the whole validation split
+    log_every_n_steps: int = 10
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+
+
+@dataclass
+class RunConfig:
+    experiment: str = "text_ebt_s1"
+    seed: int = 0
+    runs_dir: str = "runs"
+    modality: str = "text"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    ebt: EBTConfig = field(default_factory=EBTConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    data: Any = field(default_factory=dict)  # validated by the modality's config_class
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _merge_strict(schema: Any, values: Any, section: str) -> Any:
+    """Merge plain `values` into a structured `schema`, turning OmegaConf errors into one line."""
+    try:
+        return OmegaConf.merge(schema, values)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or section
+        if section and key and not key.startswith(section):
+            key = f"{section}.{key}"
+        raise ConfigError(f"invalid config at {key}: {_first_line(error)}") from None
+
+
+def read_yaml(path: Path) -> dict:
+    """Read a YAML mapping from `path`."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {path} is not valid YAML: {_first_line(error)}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(values).__name__}")
+    return values
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """Parse `key=value` overrides (dotted keys, YAML values) into a nested mapping."""
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist(overrides))
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"invalid override: {_first_line(error)}") from None
+
+
+def build_config(values: dict) -> tuple[RunConfig, type[Modality]]:
+    """Validate plain config values into a RunConfig whose `data` is the modality's config."""
+    merged = _merge_strict(OmegaConf.structured(RunConfig), values, "")
+    try:
+        modality = load_modality(merged.modality)
+    except KeyError as error:
+        raise ConfigError(f"modality: {error}") from None
+    data = _merge_strict(OmegaConf.structured(modality.config_class), merged.data, "data")
+    merged.data = {}
+    config: RunConfig = OmegaConf.to_object(merged)
+    config.data = OmegaConf.to_object(data)
+    check_values(config)
+    return config, modality
+
+
+def load_config(path: Path | None, overrides: list[str]) -> tuple[RunConfig, type[Modality]]:
+    """Load a YAML config file (the default main job when `path` is None) and apply overrides."""
+    values = read_yaml(path or DEFAULT_CONFIG)
+    values = OmegaConf.to_container(OmegaConf.merge(values, parse_overrides(overrides)))
+    return build_config(values)
+
+
+def to_plain(config: RunConfig) -> dict:
+    """Return the config as plain nested dicts, for YAML files and checkpoints."""
+    return OmegaConf.to_container(OmegaConf.structured(config))
+
+
+def to_yaml(config: RunConfig) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(config))
+
+
+def _require(condition: bool, key: str, value: Any, expected: str) -> None:
+    if not condition:
+        raise ConfigError(f"invalid value for {key}: {value!r} ({expected})")
+
+
+def check_values(config: RunConfig) -> None:
+    """Reject values that parse but cannot work, naming the key."""
+    shape = config.model.shape()
+    for key in ("layers", "width", "heads"):
+        value = getattr(config.model, key)
+        _require(value is None or value > 0, f"model.{key}", value, "expected a positive integer")
+    _require(shape.width % shape.heads == 0, "model.width", shape.width, f"must be divisible by {shape.heads} heads")
+    _require((shape.width // shape.heads) % 2 == 0, "model.heads", shape.heads, "head width must be even for rotary positions")
+    _require(config.ebt.descent_steps > 0, "ebt.descent_steps", config.ebt.descent_steps, "expected at least 1")
+    _require(config.ebt.step_size > 0, "ebt.step_size", config.ebt.step_size, "expected a positive step size")
+    _require(config.ebt.step_size_lr_multiplier >= 0, "ebt.step_size_lr_multiplier", config.ebt.step_size_lr_multiplier, "expected >= 0")
+    _require(config.optim.lr > 0, "optim.lr", config.optim.lr, "expected a positive learning rate")
+    _require(config.optim.weight_decay >= 0, "optim.weight_decay", config.optim.weight_decay, "expected >= 0")
+    _require(config.optim.warmup_steps >= 0, "optim.warmup_steps", config.optim.warmup_steps, "expected >= 0")
+    _require(config.trainer.max_steps > 0, "trainer.max_steps", config.trainer.max_steps, "expected at least 1")
+    _require(config.trainer.val_every_n_steps > 0, "trainer.val_every_n_steps", config.trainer.val_every_n_steps, "expected at least 1")
+    _require(
+        config.trainer.limit_val_batches is None or config.trainer.limit_val_batches > 0,
+        "trainer.limit_val_batches",
+        config.trainer.limit_val_batches,
+        "expected a positive number of batches or null for all",
+    )
+    _require(config.trainer.log_every_n_steps > 0, "trainer.log_every_n_steps", config.trainer.log_every_n_steps, "expected at least 1")
+    _require(bool(config.experiment.strip()) and "/" not in config.experiment, "experiment", config.experiment, "expected a name without '/'")

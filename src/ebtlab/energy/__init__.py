@@ -1,0 +1,5 @@
+"""Energy networks: plain `nn.Module`s that map (context, candidate) to one energy per prediction."""
+
+from ebtlab.energy.autoregressive import AutoregressiveEnergyTransformer
+
+__all__ = ["AutoregressiveEnergyTransformer"]

@@ -1,0 +1,17 @@
+"""Errors a user can fix. The command line prints their one-line message and exits with code 2."""
+
+
+class EbtlabError(Exception):
+    """A problem with the user's input; the message names the key, file or value and what is wrong."""
+
+
+class ConfigError(EbtlabError, ValueError):
+    """A config that cannot be used."""
+
+
+class DataError(EbtlabError, ValueError):
+    """Data that cannot be used: a missing or unreadable file, too little data, a bad split."""
+
+
+class CheckpointError(EbtlabError, ValueError):
+    """A checkpoint that is missing, unreadable or of another model."""

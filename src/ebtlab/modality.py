@@ -1,0 +1,135 @@
+"""The modality adapter contract and the registry that finds adapters by name.
+
+A modality adapter tells the generic models everything that depends on the kind of data:
+how observed units become embeddings, what a candidate is, the task loss and metrics, how
+to show a prediction to a person, and the data itself. The models never branch on a
+modality's name. Adapters are found through the `ebtlab.modalities` entry-point group, so a
+third-party package registers one exactly the way the shipped ones do:
+
+    [options.entry_points]
+    ebtlab.modalities =
+        mymodality = my_package:MyModality
+
+Notation: B batch, S units per sequence, D model width, C candidate width.
+"""
+
+from abc import ABC, abstractmethod
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+from torch import nn
+
+ENTRY_POINT_GROUP = "ebtlab.modalities"
+
+
+class CandidateSpace(nn.Module, ABC):
+    """What a candidate prediction is: its initial value, its normalization and its embedding."""
+
+    @abstractmethod
+    def initial(self, target: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw initial candidates y_0 (B, S, C) for a batch whose targets are `target`."""
+
+    @abstractmethod
+    def normalize(self, candidate: torch.Tensor) -> torch.Tensor:
+        """Map a raw candidate y (B, S, C) to the point p (B, S, C) where the energy is evaluated."""
+
+    @abstractmethod
+    def forward(self, normalized: torch.Tensor) -> torch.Tensor:
+        """Embed normalized candidates (B, S, C) as (B, S, D)."""
+
+
+class Modality(ABC):
+    """Everything the generic models need to know about one kind of data.
+
+    Batches are dicts with "observed" (the S observed units) and "target" (unit i + 1 for
+    each position i). An instance first builds its data-derived state (a tokenizer, say)
+    with `prepare`, after which every other method may be used. The `data` section of
+    the config is validated against `config_class`; `__init__` should reject impossible
+    values with `ebtlab.errors.ConfigError`.
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]  # dataclass of the config's `data` section
+
+    def __init__(self, config: Any):
+        self.config = config
+
+    @abstractmethod
+    def prepare(self, state: dict | None = None) -> None:
+        """Load the data and build the data-derived state, or restore that state from `state`.
+
+        Raise `ebtlab.errors.DataError` for data that cannot be used.
+        """
+
+    def save(self, run_dir: Path) -> None:
+        """Write files a person or another tool may want from the run folder, such as a tokenizer."""
+
+    @abstractmethod
+    def state_dict(self) -> dict:
+        """Return the data-derived state as plain data (strings, numbers, lists) for checkpoints."""
+
+    @property
+    @abstractmethod
+    def context_length(self) -> int:
+        """Units per training sequence (S)."""
+
+    @abstractmethod
+    def datamodule(self, *, seed: int) -> L.LightningDataModule:
+        """Return the data module over this modality's real data."""
+
+    @abstractmethod
+    def build_encoder(self, width: int) -> nn.Module:
+        """Return the module that embeds observed units as (B, S, D)."""
+
+    @abstractmethod
+    def build_candidate_space(self, width: int) -> CandidateSpace:
+        """Return the candidate space at model width D."""
+
+    @abstractmethod
+    def scored_mask(self, target: torch.Tensor) -> torch.Tensor:
+        """Return the boolean (B, S) mask of the positions that count in losses and metrics."""
+
+    @abstractmethod
+    def loss(self, candidate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Return the task loss between candidates (B, S, C) and targets, a mean over scored positions."""
+
+    def metrics(self, candidate: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Return extra per-batch metrics of the final candidates, each a mean over scored positions."""
+        return {}
+
+    def summary_metrics(self, loss: float) -> dict[str, float]:
+        """Return metrics derived from a mean loss over a whole evaluation, such as perplexity."""
+        return {}
+
+    def reference_losses(self, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Return the losses of simple reference predictors on these targets, means over scored positions."""
+        return {}
+
+    def describe(self, observed: torch.Tensor, candidate: torch.Tensor) -> str:
+        """Return a human-readable view of one sequence and its predictions for the logs."""
+        return ""
+
+
+class UnknownModalityError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def registered_modalities() -> dict[str, Any]:
+    """Return the entry points of every installed modality adapter, by name."""
+    return {entry.name: entry for entry in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_modality(name: str) -> type[Modality]:
+    """Load the adapter class registered under `name`."""
+    registered = registered_modalities()
+    if name not in registered:
+        known = ", ".join(sorted(registered)) or "none (is ebtlab installed with `pip install -e .`?)"
+        raise UnknownModalityError(f"unknown modality {name!r}; registered modalities: {known}")
+    adapter = registered[name].load()
+    if not (isinstance(adapter, type) and issubclass(adapter, Modality)):
+        raise TypeError(f"entry point {name!r} in group {ENTRY_POINT_GROUP} is not a Modality subclass")
+    return adapter

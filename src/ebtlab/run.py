@@ -1,0 +1,154 @@
+"""Run folders, trainers, and the `fit` and `validate` workflows behind the command line.
+
+Each run writes runs/<experiment>/version_<n>/ with config.yaml, TensorBoard events,
+checkpoints/last.ckpt and checkpoints/best.ckpt, the modality's files (a tokenizer, say),
+and metrics.json with the final validation metrics.
+"""
+
+import json
+import logging
+import re
+import time
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import OmegaConf
+
+from ebtlab.checkpoint import RUN_STATE_KEY, AtomicCheckpointIO, RunStateCallback, read_checkpoint
+from ebtlab.config import RunConfig, TrainerConfig, build_config, parse_overrides, to_plain, to_yaml
+from ebtlab.errors import CheckpointError
+from ebtlab.modality import Modality
+from ebtlab.models import EnergyBasedTransformer
+
+log = logging.getLogger(__name__)
+
+# Gradient-norm clip of the published EBT recipe.
+GRADIENT_CLIP = 1.0
+
+
+def next_run_dir(runs_dir: Path, experiment: str) -> Path:
+    """Return runs_dir/experiment/version_<n> with n one above the highest existing version."""
+    experiment_dir = runs_dir / experiment
+    versions = [
+        int(match.group(1))
+        for child in experiment_dir.glob("version_*")
+        if (match := re.fullmatch(r"version_(\d+)", child.name))
+    ]
+    return experiment_dir / f"version_{max(versions, default=-1) + 1}"
+
+
+def build_model(modality: Modality, config: RunConfig) -> EnergyBasedTransformer:
+    return EnergyBasedTransformer(
+        modality,
+        model=config.model,
+        ebt=config.ebt,
+        optim=config.optim,
+        max_steps=config.trainer.max_steps,
+        seed=config.seed,
+    )
+
+
+def build_trainer(config: TrainerConfig, *, logger=False, callbacks=(), **overrides) -> L.Trainer:
+    """Build a Lightning Trainer for an energy model.
+
+    Inference mode stays off because energy descent needs gradients during evaluation.
+    """
+    return L.Trainer(
+        max_steps=config.max_steps,
+        max_epochs=-1,
+        val_check_interval=config.val_every_n_steps,
+        check_val_every_n_epoch=None,
+        limit_val_batches=config.limit_val_batches,
+        log_every_n_steps=config.log_every_n_steps,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        gradient_clip_val=GRADIENT_CLIP,
+        inference_mode=False,
+        logger=logger,
+        callbacks=list(callbacks),
+        plugins=[AtomicCheckpointIO()],
+        enable_model_summary=False,
+        **overrides,
+    )
+
+
+class LastValidation(L.Callback):
+    """Remember the global step and metrics of the most recent validation."""
+
+    def __init__(self):
+        self.step: int | None = None
+        self.metrics: dict[str, float] = {}
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        self.step = trainer.global_step
+        self.metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
+
+
+def fit(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
+    """Train an EBT as configured; return the run folder and the final metrics."""
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    run_dir = next_run_dir(Path(config.runs_dir), config.experiment)
+    modality = modality_class(config.data)
+    # The data is checked before anything is written, so bad data leaves no run folder behind.
+    modality.prepare()
+    datamodule = modality.datamodule(seed=config.seed)
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(to_yaml(config), encoding="utf-8")
+    modality.save(run_dir)
+    log.info("run folder: %s", run_dir)
+
+    model = build_model(modality, config)
+    log.info("model: %s parameters", f"{model.parameter_count():,}")
+    checkpoints = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val/loss",
+        mode="min",
+        save_last=True,
+        auto_insert_metric_name=False,
+    )
+    last_validation = LastValidation()
+    logger = TensorBoardLogger(save_dir=config.runs_dir, name=config.experiment, version=run_dir.name, default_hp_metric=False)
+    trainer = build_trainer(
+        config.trainer,
+        logger=logger,
+        callbacks=[checkpoints, last_validation, RunStateCallback(to_plain(config), modality.state_dict()), TQDMProgressBar()],
+        num_sanity_val_steps=0,
+    )
+
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule)
+    if last_validation.step != trainer.global_step:
+        trainer.validate(model, datamodule=datamodule, verbose=False)
+        trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    wall_time = time.perf_counter() - start
+
+    metrics = dict(sorted(last_validation.metrics.items()))
+    metrics["train/wall_time_s"] = round(wall_time, 1)
+    metrics["train/steps"] = trainer.global_step
+    metrics["model/parameters"] = model.parameter_count()
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return run_dir, metrics
+
+
+def validate(checkpoint_path: Path, overrides: list[str]) -> dict:
+    """Evaluate a checkpoint on its run's validation split; return the metrics."""
+    checkpoint = read_checkpoint(checkpoint_path)
+    run_state = checkpoint[RUN_STATE_KEY]
+    values = OmegaConf.to_container(OmegaConf.merge(run_state["config"], parse_overrides(overrides)))
+    config, modality_class = build_config(values)
+    modality = modality_class(config.data)
+    modality.prepare(state=run_state["modality_state"])
+    model = build_model(modality, config)
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(f"checkpoint {checkpoint_path} does not fit the model of its config: {str(error).splitlines()[0]}") from None
+
+    trainer = build_trainer(config.trainer, enable_progress_bar=False)
+    (metrics,) = trainer.validate(model, datamodule=modality.datamodule(seed=config.seed), verbose=False)
+    return dict(sorted(metrics.items()))

@@ -1,0 +1,111 @@
+import pytest
+import torch
+
+from ebtlab.config import build_config
+from ebtlab.run import build_model
+
+from conftest import merge
+
+
+def make_model(kjv_modality, tiny_values, **changes):
+    config, _ = build_config(merge(tiny_values, changes))
+    return build_model(kjv_modality, config), config
+
+
+def first_batch(kjv_modality, split="train"):
+    datamodule = kjv_modality.datamodule(seed=0)
+    loader = datamodule.train_dataloader() if split == "train" else datamodule.val_dataloader()
+    return next(iter(loader))
+
+
+def test_optimizer_groups_follow_recipe(kjv_modality, tiny_values):
+    model, config = make_model(kjv_modality, tiny_values)
+    setup = model.configure_optimizers()
+    network, step_size = setup["optimizer"].param_groups
+    assert network["weight_decay"] == pytest.approx(0.01)
+    assert network["lr"] == pytest.approx(1e-3 * 0.5)  # first warm-up step of two
+    assert step_size["params"] == [model.step_size]
+    assert step_size["weight_decay"] == 0.0
+    assert step_size["lr"] == pytest.approx(1e-3 * 1500 * 0.5)
+    assert setup["optimizer"].defaults["betas"] == (0.9, 0.999)
+
+
+def test_each_group_decays_to_tenth_of_its_peak(kjv_modality, tiny_values):
+    model, config = make_model(kjv_modality, tiny_values)
+    setup = model.configure_optimizers()
+    for _ in range(config.trainer.max_steps):
+        setup["optimizer"].step()
+        setup["lr_scheduler"]["scheduler"].step()
+    network, step_size = setup["optimizer"].param_groups
+    assert network["lr"] == pytest.approx(1e-4)
+    assert step_size["lr"] == pytest.approx(1e-3 * 1500 * 0.1)
+
+
+def test_fixed_step_size_has_no_group(kjv_modality, tiny_values):
+    model, _ = make_model(kjv_modality, tiny_values, ebt={"step_size_learnable": False})
+    assert not model.step_size.requires_grad
+    assert len(model.configure_optimizers()["optimizer"].param_groups) == 1
+
+
+@pytest.mark.parametrize(("landscapes", "count", "plan"), [("per_step", 3, [0, 1, 2]), ("shared", 1, [0, 0, 0])])
+def test_landscapes_per_step_or_shared(kjv_modality, tiny_values, landscapes, count, plan):
+    model, _ = make_model(kjv_modality, tiny_values, ebt={"descent_steps": 3, "landscapes": landscapes})
+    assert model.energy_network.landscape.landscapes == count
+    assert model.landscape_of_step == plan
+
+
+@pytest.mark.parametrize("loss_over_steps", ["mean", "last"])
+def test_training_loss_over_steps(kjv_modality, tiny_values, loss_over_steps):
+    model, _ = make_model(kjv_modality, tiny_values, ebt={"loss_over_steps": loss_over_steps})
+    loss, losses, result = model.training_loss(first_batch(kjv_modality))
+    assert len(losses) == len(result.candidates) == 2
+    expected = (losses[0] + losses[1]) / 2 if loss_over_steps == "mean" else losses[1]
+    torch.testing.assert_close(loss, expected)
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_training_loss_reaches_all_parameters(kjv_modality, tiny_values, detach):
+    model, _ = make_model(kjv_modality, tiny_values, ebt={"detach_between_steps": detach})
+    loss, _, _ = model.training_loss(first_batch(kjv_modality))
+    loss.backward()
+    missing = [name for name, parameter in model.named_parameters() if parameter.grad is None or not parameter.grad.any()]
+    assert missing == []
+
+
+def test_masked_attention_model_trains_like_two_part(kjv_modality, tiny_values):
+    fast, _ = make_model(kjv_modality, tiny_values)
+    reference, _ = make_model(kjv_modality, tiny_values, model={"attention": "masked"})
+    reference.load_state_dict(fast.state_dict())
+    batch = first_batch(kjv_modality)
+    torch.manual_seed(3)
+    fast_loss, _, _ = fast.training_loss(batch)
+    torch.manual_seed(3)
+    reference_loss, _, _ = reference.training_loss(batch)
+    torch.testing.assert_close(fast_loss, reference_loss)
+
+
+def test_evaluation_descent_is_reproducible_and_graph_free(kjv_modality, tiny_values):
+    model, _ = make_model(kjv_modality, tiny_values)
+    batch = first_batch(kjv_modality, "validation")
+    with torch.no_grad():
+        first = model.descend(batch, second_order=False, generator=torch.Generator().manual_seed(5))
+        second = model.descend(batch, second_order=False, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(first.candidates[-1], second.candidates[-1])
+    assert not first.candidates[-1].requires_grad
+    assert all(parameter.grad is None for parameter in model.parameters())
+
+
+def test_repeated_steps_lower_loss_on_one_batch(kjv_modality, tiny_values):
+    model, _ = make_model(kjv_modality, tiny_values, optim={"warmup_steps": 0})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batch = first_batch(kjv_modality)
+    losses = []
+    for _ in range(15):
+        torch.manual_seed(0)
+        loss, _, _ = model.training_loss(batch)
+        losses.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0] - 0.5

@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from ebtlab.checkpoint import AtomicCheckpointIO, read_checkpoint
+from ebtlab.errors import CheckpointError
+
+
+def test_atomic_save_keeps_previous_file_when_save_fails(tmp_path, monkeypatch):
+    path = tmp_path / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"state_dict": {"w": torch.ones(2)}, "ebtlab": {}}, path)
+
+    def broken_save(obj, file):
+        file.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(2)}, "ebtlab": {}}, path)
+    monkeypatch.undo()
+    torch.testing.assert_close(read_checkpoint(path)["state_dict"]["w"], torch.ones(2))
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        read_checkpoint(tmp_path / "absent.ckpt")
+
+
+def test_truncated_checkpoint(tmp_path):
+    path = tmp_path / "whole.ckpt"
+    torch.save({"state_dict": {"w": torch.ones(1000)}, "ebtlab": {}}, path)
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        read_checkpoint(truncated)
+
+
+def test_checkpoint_with_code_is_not_unpickled(tmp_path):
+    path = tmp_path / "tampered.ckpt"
+    torch.save({"state_dict": {}, "ebtlab": {}, "payload": CheckpointError("not data")}, path)
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        read_checkpoint(path)
+
+
+def test_foreign_checkpoint(tmp_path):
+    path = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(CheckpointError, match="is not an ebtlab checkpoint"):
+        read_checkpoint(path)

@@ -1,0 +1,85 @@
+from pathlib import Path
+
+import pytest
+
+from ebtlab.config import DEFAULT_CONFIG, build_config, load_config, parse_overrides, to_plain
+from ebtlab.errors import ConfigError
+from ebtlab_text import TextDataConfig, TextModality
+
+from conftest import merge
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+
+
+def test_default_config_is_the_text_s1_job():
+    assert DEFAULT_CONFIG.name == "ebt_s1.yaml" and DEFAULT_CONFIG.parent.name == "text"
+    config, modality = load_config(None, [])
+    assert modality is TextModality
+    assert isinstance(config.data, TextDataConfig)
+    assert config.ebt.descent_steps == 2 and config.ebt.landscapes == "per_step"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: str(path.relative_to(path.parents[1])))
+def test_shipped_configs_load(path):
+    config, _ = load_config(path, [])
+    assert config.experiment
+
+
+def test_overrides_apply_with_types(tiny_values):
+    config, _ = build_config(merge(tiny_values, parse_overrides(["trainer.max_steps=7", "data.files=[a.txt]", "model.attention=masked"])))
+    assert config.trainer.max_steps == 7
+    assert config.data.files == ["a.txt"]
+    assert config.model.attention == "masked"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.foo=1", "invalid config at model.foo: Key 'foo' not in 'ModelConfig'"),
+        ("data.vocab=10", "invalid config at data.vocab: Key 'vocab' not in 'TextDataConfig'"),
+        ("trainer.max_steps=abc", "invalid config at trainer.max_steps"),
+        ("ebt.landscapes=every", "invalid config at ebt.landscapes"),
+        ("ebt.step_size=0", "invalid value for ebt.step_size: 0.0"),
+        ("ebt.descent_steps=0", "invalid value for ebt.descent_steps"),
+        ("model.size=huge", "model.size: unknown size preset 'huge'; known presets: 4xs"),
+        ("model.heads=3", "invalid value for model.width: 32"),
+        ("modality=smell", "unknown modality 'smell'; registered modalities: text"),
+        ("trainer.limit_val_batches=0", "invalid value for trainer.limit_val_batches"),
+    ],
+)
+def test_invalid_values_name_the_key(tiny_values, override, message):
+    with pytest.raises(ConfigError) as error:
+        build_config(merge(tiny_values, parse_overrides([override])))
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_override_without_equals_is_rejected():
+    with pytest.raises(ConfigError, match="not of the form key=value"):
+        parse_overrides(["trainer.max_steps"])
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml", [])
+
+
+def test_non_mapping_yaml_rejected(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(path, [])
+
+
+def test_plain_round_trip(tiny_values):
+    config, _ = build_config(tiny_values)
+    again, _ = build_config(to_plain(config))
+    assert again == config
+
+
+def test_size_preset_overrides(tiny_values):
+    config, _ = build_config(merge(tiny_values, {"model": {"size": "3xs", "layers": None, "width": None, "heads": None}}))
+    shape = config.model.shape()
+    assert (shape.layers, shape.width, shape.heads) == (4, 256, 4)
+    config, _ = build_config(merge(tiny_values, {"model": {"size": "3xs", "layers": 1, "width": None, "heads": None}}))
+    assert config.model.shape().layers == 1

@@ -1,0 +1,65 @@
+import json
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from ebtlab.config import build_config
+from ebtlab.run import fit, next_run_dir, validate
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One tiny fit on the King James Bible, shared by the tests below."""
+    from conftest import TINY_VALUES, merge
+
+    values = merge(TINY_VALUES, {"runs_dir": str(tmp_path_factory.mktemp("runs")), "trainer": {"max_steps": 5}})
+    config, modality_class = build_config(values)
+    run_dir, metrics = fit(config, modality_class)
+    return run_dir, metrics
+
+
+def test_fit_writes_run_folder(tiny_run):
+    run_dir, metrics = tiny_run
+    assert run_dir.name == "version_0" and run_dir.parent.name == "tiny"
+    for name in ("config.yaml", "metrics.json", "checkpoints/last.ckpt", "checkpoints/best.ckpt", "tokenizer/tokenizer.json"):
+        assert (run_dir / name).is_file(), name
+    assert list(run_dir.glob("events.out.tfevents.*"))
+
+
+def test_metrics_json_has_flat_keys(tiny_run):
+    run_dir, metrics = tiny_run
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved == metrics
+    for key in ("val/loss", "val/loss_step_1", "val/loss_step_2", "val/perplexity", "val/energy_step_1", "val/energy_step_2", "val/unigram_loss", "val/accuracy", "train/wall_time_s", "model/parameters"):
+        assert key in saved, key
+    assert saved["val/loss"] == saved["val/loss_step_2"]
+    assert saved["train/steps"] == 5
+    assert saved["val/perplexity"] == pytest.approx(torch.tensor(saved["val/loss"]).exp().item(), rel=1e-5)
+
+
+def test_validate_reproduces_saved_metrics(tiny_run):
+    run_dir, metrics = tiny_run
+    again = validate(run_dir / "checkpoints" / "last.ckpt", [])
+    for key, value in again.items():
+        assert value == pytest.approx(metrics[key], rel=1e-5, abs=1e-6), key
+
+
+def test_last_checkpoint_holds_final_weights(tiny_run):
+    run_dir, _ = tiny_run
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 5
+    assert checkpoint["ebtlab"]["config"]["trainer"]["max_steps"] == 5
+
+
+def test_tensorboard_has_training_and_validation_scalars(tiny_run):
+    run_dir, _ = tiny_run
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/loss_step_1", "train/step_size", "val/loss", "val/unigram_loss"} <= scalars
+
+
+def test_next_version_counts_up(tiny_run):
+    run_dir, _ = tiny_run
+    assert next_run_dir(run_dir.parents[1], "tiny").name == "version_1"
