@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +33,8 @@ def test_errors_are_one_line_with_exit_code_2(capsys, tmp_path, monkeypatch, arg
 
 
 def test_console_script_entry_point():
-    result = subprocess.run([sys.executable, "-m", "ebtlab.cli", "fit", "model.size=huge"], capture_output=True, text=True)
+    script = Path(sys.executable).parent / "ebtlab"
+    result = subprocess.run([str(script), "fit", "model.size=huge"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "unknown size preset 'huge'" in result.stderr
     assert "Traceback" not in result.stderr

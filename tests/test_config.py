@@ -6,7 +6,7 @@ from ebtlab.config import DEFAULT_CONFIG, build_config, load_config, parse_overr
 from ebtlab.errors import ConfigError
 from ebtlab_text import TextDataConfig, TextModality
 
-from conftest import merge
+from tiny import merge
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
 

@@ -14,10 +14,19 @@ def identity(y):
 
 
 def test_one_step_of_size_one_lands_on_optimum():
-    optimum = torch.randn(2, 3, 4)
+    # Quarters are exact in floating point, so y - (y - optimum) is exactly optimum.
+    optimum = torch.randint(-40, 40, (2, 3, 4)) / 4
+    initial = torch.randint(-40, 40, (2, 3, 4)) / 4
     plan = DescentPlan(landscapes=[0], detach_between_steps=True, second_order=False)
-    result = descend(quadratic(optimum), torch.randn(2, 3, 4), identity, 1.0, plan)
+    result = descend(quadratic(optimum), initial, identity, 1.0, plan)
     torch.testing.assert_close(result.candidates[0], optimum, rtol=0, atol=0)
+
+
+def test_one_step_lands_on_random_optimum_float64():
+    optimum = torch.randn(2, 3, 4, dtype=torch.float64)
+    plan = DescentPlan(landscapes=[0], detach_between_steps=True, second_order=True)
+    result = descend(quadratic(optimum), torch.randn(2, 3, 4, dtype=torch.float64), identity, 1.0, plan)
+    torch.testing.assert_close(result.candidates[0], optimum, rtol=0, atol=1e-12)
 
 
 def test_records_energy_at_start_of_each_step():

@@ -11,7 +11,7 @@ from ebtlab.run import fit, next_run_dir, validate
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """One tiny fit on the King James Bible, shared by the tests below."""
-    from conftest import TINY_VALUES, merge
+    from tiny import TINY_VALUES, merge
 
     values = merge(TINY_VALUES, {"runs_dir": str(tmp_path_factory.mktemp("runs")), "trainer": {"max_steps": 5}})
     config, modality_class = build_config(values)

@@ -70,6 +70,7 @@ class TextModality(Modality):
             raise ConfigError(f"data.num_workers must be >= 0, got {config.num_workers}")
         self.splits = None
         self.tokenizer = None
+        self.streams: dict[str, torch.Tensor] = {}  # token stream of each split
         self.unigram_log_probs: torch.Tensor | None = None  # (V,)
 
     def prepare(self, state: dict | None = None) -> None:
@@ -80,8 +81,14 @@ class TextModality(Modality):
         else:
             self.tokenizer = tokenizer_from_json(state["tokenizer"])
 
+        self.streams = {
+            split: encode_documents(self.tokenizer, documents)
+            for split, documents in (("train", self.splits.train), ("validation", self.splits.validation), ("test", self.splits.test))
+            if documents
+        }
+
         # Unigram reference: training-token frequencies with add-one smoothing.
-        counts = torch.bincount(encode_documents(self.tokenizer, self.splits.train), minlength=self.vocab_size)
+        counts = torch.bincount(self.streams["train"], minlength=self.vocab_size)
         self.unigram_log_probs = torch.log((counts + 1.0) / (counts.sum() + self.vocab_size))
 
     def save(self, run_dir: Path) -> None:
@@ -100,8 +107,8 @@ class TextModality(Modality):
 
     def datamodule(self, *, seed: int) -> TextDataModule:
         return TextDataModule(
-            self.splits,
-            self.tokenizer,
+            self.streams,
+            padding_id=self.tokenizer.pad_token_id,
             context_length=self.config.context_length,
             batch_size=self.config.batch_size,
             num_workers=self.config.num_workers,

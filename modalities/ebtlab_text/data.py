@@ -9,7 +9,6 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerFast
 
 from ebtlab.errors import DataError
-from ebtlab_text.corpus import Splits
 
 # Targets at this index are padding and count in no loss or metric (torch's cross-entropy default).
 IGNORE_INDEX = -100
@@ -54,13 +53,13 @@ class TokenWindows(Dataset):
 
 
 class TextDataModule(L.LightningDataModule):
-    """Training, validation and test windows of a tokenized corpus."""
+    """Training, validation and test windows of tokenized splits."""
 
     def __init__(
         self,
-        splits: Splits,
-        tokenizer: PreTrainedTokenizerFast,
+        streams: dict[str, torch.Tensor],
         *,
+        padding_id: int,
         context_length: int,
         batch_size: int,
         num_workers: int,
@@ -70,12 +69,7 @@ class TextDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
-        padding_id = tokenizer.pad_token_id
-        self.datasets = {
-            name: TokenWindows(encode_documents(tokenizer, documents), context_length, padding_id)
-            for name, documents in (("train", splits.train), ("validation", splits.validation), ("test", splits.test))
-            if documents
-        }
+        self.datasets = {split: TokenWindows(stream, context_length, padding_id) for split, stream in streams.items()}
         if len(self.datasets["train"]) < batch_size:
             raise DataError(
                 f"the training split has {len(self.datasets['train'])} sequences of {context_length} tokens, "

@@ -18,7 +18,7 @@ def make_network(attention="two_part", dtype=torch.float32, layers=2):
 
 
 def test_mask_pattern_small_case():
-    mask = observed_candidate_mask(2).int()
+    mask = observed_candidate_mask(2).long()
     # rows/cols: landscape, observed 0, observed 1, candidate 0, candidate 1
     expected = torch.tensor(
         [

@@ -4,7 +4,7 @@ import torch
 from ebtlab.config import build_config
 from ebtlab.run import build_model
 
-from conftest import merge
+from tiny import merge
 
 
 def make_model(kjv_modality, tiny_values, **changes):

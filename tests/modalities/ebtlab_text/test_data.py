@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from ebtlab.errors import DataError
-from ebtlab_text.corpus import Splits
 from ebtlab_text.data import IGNORE_INDEX, TextDataModule, TokenWindows, encode_documents
 from ebtlab_text.tokenizer import train_tokenizer
 
@@ -30,10 +29,9 @@ def test_documents_end_with_end_of_text():
 
 
 def test_too_little_data_for_one_batch():
-    tokenizer = train_tokenizer(["short text"] * 5, vocab_size=270)
-    splits = Splits(train=["short text"], validation=["short"], test=[])
-    with pytest.raises(DataError, match="fewer than one batch of data.batch_size=8"):
-        TextDataModule(splits, tokenizer, context_length=16, batch_size=8, num_workers=0, seed=0)
+    streams = {"train": torch.arange(40), "validation": torch.arange(20)}
+    with pytest.raises(DataError, match="has 3 sequences of 16 tokens, fewer than one batch of data.batch_size=8"):
+        TextDataModule(streams, padding_id=0, context_length=16, batch_size=8, num_workers=0, seed=0)
 
 
 def test_training_order_is_seeded(kjv_modality):

@@ -1,0 +1,25 @@
+"""A tiny text EBT config shared by the tests."""
+
+import copy
+
+# A model and data small enough for a training step in well under a second on a laptop CPU.
+TINY_VALUES = {
+    "experiment": "tiny",
+    "seed": 0,
+    "modality": "text",
+    "model": {"size": "4xs", "layers": 1, "width": 32, "heads": 2},
+    "ebt": {"descent_steps": 2, "step_size": 500.0},
+    "optim": {"lr": 1e-3, "warmup_steps": 2},
+    "trainer": {"max_steps": 4, "val_every_n_steps": 2, "limit_val_batches": 2, "log_every_n_steps": 1, "accelerator": "cpu", "devices": 1},
+    "data": {"vocab_size": 300, "context_length": 16, "batch_size": 4},
+}
+
+
+def merge(base: dict, changes: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
