@@ -28,7 +28,8 @@ def test_errors_are_one_line_with_exit_code_2(capsys, tmp_path, monkeypatch, arg
     assert main(argv) == 2
     error = capsys.readouterr().err.strip()
     assert message in error
-    assert "\n" not in error and "Traceback" not in error
+    assert "\n" not in error
+    assert "Traceback" not in error
     assert not (tmp_path / "runs").exists()
 
 

@@ -12,11 +12,13 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml
 
 
 def test_default_config_is_the_text_s1_job():
-    assert DEFAULT_CONFIG.name == "ebt_s1.yaml" and DEFAULT_CONFIG.parent.name == "text"
+    assert DEFAULT_CONFIG.name == "ebt_s1.yaml"
+    assert DEFAULT_CONFIG.parent.name == "text"
     config, modality = load_config(None, [])
     assert modality is TextModality
     assert isinstance(config.data, TextDataConfig)
-    assert config.ebt.descent_steps == 2 and config.ebt.landscapes == "per_step"
+    assert config.ebt.descent_steps == 2
+    assert config.ebt.landscapes == "per_step"
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: str(path.relative_to(path.parents[1])))

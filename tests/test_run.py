@@ -4,7 +4,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ebtlab.config import build_config
+from ebtlab.config import build_config, read_yaml
 from ebtlab.run import fit, next_run_dir, validate
 
 
@@ -21,10 +21,19 @@ def tiny_run(tmp_path_factory):
 
 def test_fit_writes_run_folder(tiny_run):
     run_dir, metrics = tiny_run
-    assert run_dir.name == "version_0" and run_dir.parent.name == "tiny"
+    assert run_dir.name == "version_0"
+    assert run_dir.parent.name == "tiny"
     for name in ("config.yaml", "metrics.json", "checkpoints/last.ckpt", "checkpoints/best.ckpt", "tokenizer/tokenizer.json"):
         assert (run_dir / name).is_file(), name
     assert list(run_dir.glob("events.out.tfevents.*"))
+
+
+def test_saved_config_loads_back(tiny_run):
+    run_dir, _ = tiny_run
+    saved, _ = build_config(read_yaml(run_dir / "config.yaml"))
+    assert saved.trainer.max_steps == 5
+    assert saved.data.vocab_size == 300
+    assert saved.runs_dir == str(run_dir.parents[1])
 
 
 def test_metrics_json_has_flat_keys(tiny_run):

@@ -19,7 +19,7 @@ NormalizeFn = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class DescentPlan:
-    """What one descent does: which landscape each step uses and how gradients flow."""
+    """The schedule of one descent: the landscape of each step and how gradients flow."""
 
     landscapes: Sequence[int]  # landscape index of each step, so K = len(landscapes)
     detach_between_steps: bool  # cut the graph between steps: each step's loss trains only that step
@@ -57,7 +57,7 @@ def descend(
     - without it the update runs without a graph and every returned candidate is detached,
       which is what evaluation wants;
     - with `detach_between_steps`, each step starts from a detached y_k, so the loss on y_k+1
-      trains step k alone; without it gradients flow back through all earlier steps.
+      trains step k alone. Without it, gradients flow back through all earlier steps.
 
     Gradients are enabled inside the loop even under `torch.no_grad()`, since descent needs
     dE/dp at inference too.

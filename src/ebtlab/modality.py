@@ -1,6 +1,6 @@
 """The modality adapter contract and the registry that finds adapters by name.
 
-A modality adapter tells the generic models everything that depends on the kind of data:
+A modality adapter provides everything in the generic models that depends on the kind of data:
 how observed units become embeddings, what a candidate is, the task loss and metrics, how
 to show a prediction to a person, and the data itself. The models never branch on a
 modality's name. Adapters are found through the `ebtlab.modalities` entry-point group, so a
@@ -26,7 +26,7 @@ ENTRY_POINT_GROUP = "ebtlab.modalities"
 
 
 class CandidateSpace(nn.Module, ABC):
-    """What a candidate prediction is: its initial value, its normalization and its embedding."""
+    """The space of candidate predictions: their initial values, normalization and embedding."""
 
     @abstractmethod
     def initial(self, target: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -109,3 +109,19 @@ def test_repeated_steps_lower_loss_on_one_batch(kjv_modality, tiny_values):
         optimizer.step()
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[-1] < losses[0] - 0.5
+
+
+def test_validation_starts_from_seeded_candidates(kjv_modality, tiny_values):
+    batch = first_batch(kjv_modality, "validation")
+    model, _ = make_model(kjv_modality, tiny_values, seed=0)
+    other_seed, _ = make_model(kjv_modality, tiny_values, seed=1)
+    other_seed.load_state_dict(model.state_dict())
+
+    def evaluate(module):
+        module.on_validation_epoch_start()
+        with torch.no_grad():
+            return module.descend(batch, second_order=False, generator=module.validation_generator).candidates[-1]
+
+    first = evaluate(model)
+    torch.testing.assert_close(evaluate(model), first)
+    assert not torch.allclose(evaluate(other_seed), first)

@@ -5,9 +5,9 @@ P = S + 1 prefix tokens (the landscape token followed by the S observed units).
 
 The model reads one sequence of P + S tokens, [landscape, observed 0..S-1, candidate 0..S-1],
 where candidate i proposes unit i + 1:
-- the landscape token sees itself only;
-- observed unit j sees the landscape token and observed units 0..j (causal);
-- candidate i sees the landscape token, observed units 0..i, and itself, nothing else.
+- the landscape token attends to itself only;
+- observed unit j attends to the landscape token and observed units 0..j (causal);
+- candidate i attends to the landscape token, observed units 0..i, and itself, nothing else.
 Rotary positions: landscape 0, observed unit j at j + 1, candidate i at i + 2 (the slot of the
 unit it predicts, shifted by the landscape token). Energy i therefore depends only on the
 observed units 0..i and candidate i, so all S predictions descend in parallel and the gradient

@@ -1,4 +1,4 @@
-"""LightningModules: each holds the loss, the training steps and the logging of one model family."""
+"""LightningModules: each contains the loss, the training steps and the logging of one model family."""
 
 from ebtlab.models.ebt import EnergyBasedTransformer
 

@@ -5,8 +5,8 @@ from torch import nn
 class LandscapeEmbedding(nn.Module):
     """One learned token per energy landscape, prepended to the sequence.
 
-    A landscape is the energy function used at one descent step: with one landscape per
-    step the model can shape each step's energy differently; with one shared landscape
+    A landscape is the energy function used at one descent step. With one landscape per
+    step the model can shape each step's energy differently. With one shared landscape
     every step descends the same energy.
     """
 

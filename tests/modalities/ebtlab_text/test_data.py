@@ -40,3 +40,12 @@ def test_training_order_is_seeded(kjv_modality):
     other = next(iter(kjv_modality.datamodule(seed=2).train_dataloader()))["observed"]
     assert torch.equal(first, again)
     assert not torch.equal(first, other)
+
+
+def test_loaders_use_configured_workers():
+    streams = {"train": torch.arange(200), "validation": torch.arange(50)}
+    datamodule = TextDataModule(streams, padding_id=0, context_length=8, batch_size=4, num_workers=2, seed=0)
+    loader = datamodule.train_dataloader()
+    assert loader.num_workers == 2
+    assert next(iter(loader))["observed"].shape == (4, 8)
+    assert datamodule.val_dataloader().num_workers == 2

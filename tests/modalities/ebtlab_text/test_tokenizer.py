@@ -17,7 +17,8 @@ def test_round_trip_any_text():
 def test_vocabulary_size_and_special_tokens():
     tokenizer = train_tokenizer(DOCUMENTS, vocab_size=300)
     assert len(tokenizer) <= 300
-    assert tokenizer.eos_token == END_OF_TEXT and tokenizer.pad_token == PADDING
+    assert tokenizer.eos_token == END_OF_TEXT
+    assert tokenizer.pad_token == PADDING
     assert tokenizer.eos_token_id != tokenizer.pad_token_id
     assert " light" in tokenizer.get_vocab() or "Ġlight" in tokenizer.get_vocab()
 
