@@ -120,9 +120,10 @@ def test_validation_starts_from_seeded_candidates(kjv_modality, tiny_values):
     def evaluate(module):
         module.on_validation_epoch_start()
         with torch.no_grad():
-            return module.descend(batch, second_order=False, generator=module.validation_generator).candidates[-1]
+            return module.descend(batch, second_order=False, generator=module.validation_generator).candidates[0]
 
     first = evaluate(model)
     assert torch.equal(evaluate(model), first)
-    # The update p - step_size * dE/dp keeps little of the initial logits, so only equality is checked.
+    # The first update p_0 - step_size * dE/dp_0 keeps the initial candidate only through the
+    # softmax p_0, whose entries are near 1/V, so the seeds differ by little, but they differ.
     assert not torch.equal(evaluate(other_seed), first)
