@@ -32,12 +32,6 @@ def test_rotary_scores_depend_on_offset_only():
     torch.testing.assert_close(score(5, 2), score(20, 17))
 
 
-def test_rotary_rejects_position_beyond_table():
-    rotary = RotaryEmbedding(head_width=4, max_positions=4)
-    with pytest.raises(ValueError, match="exceeds the rotary table"):
-        rotary(torch.randn(1, 1, 1, 4), torch.tensor([4]))
-
-
 def test_swiglu_hidden_width_defaults_to_width():
     layer = SwiGLU(12)
     assert layer.gate.out_features == 12
