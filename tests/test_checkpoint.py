@@ -31,15 +31,20 @@ def test_truncated_checkpoint(tmp_path):
     torch.save({"state_dict": {"w": torch.ones(1000)}, "ebtlab": {}}, path)
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(path.read_bytes()[:500])
-    with pytest.raises(CheckpointError, match="cannot be read"):
+    with pytest.raises(CheckpointError, match="cannot be read \\(truncated or corrupt\\)"):
         read_checkpoint(truncated)
 
 
 def test_checkpoint_with_code_is_not_unpickled(tmp_path):
     path = tmp_path / "tampered.ckpt"
     torch.save({"state_dict": {}, "ebtlab": {}, "payload": CheckpointError("not data")}, path)
-    with pytest.raises(CheckpointError, match="cannot be read"):
+    with pytest.raises(CheckpointError, match="contains objects other than tensors and plain data"):
         read_checkpoint(path)
+
+
+def test_checkpoint_path_is_directory(tmp_path):
+    with pytest.raises(CheckpointError, match="is not a file"):
+        read_checkpoint(tmp_path)
 
 
 def test_foreign_checkpoint(tmp_path):

@@ -47,6 +47,7 @@ def test_overrides_apply_with_types(tiny_values):
         ("model.heads=3", "invalid value for model.width: 32"),
         ("modality=smell", "unknown modality 'smell'; registered modalities: text"),
         ("trainer.limit_val_batches=0", "invalid value for trainer.limit_val_batches"),
+        ("data.files=notes.txt", "invalid config at data.files: expected a list, such as data.files=[first,second]"),
     ],
 )
 def test_invalid_values_name_the_key(tiny_values, override, message):
@@ -64,6 +65,21 @@ def test_override_without_equals_is_rejected():
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml", [])
+
+
+def test_config_path_is_directory(tmp_path):
+    with pytest.raises(ConfigError, match="is not a file"):
+        load_config(tmp_path, [])
+
+
+def test_invalid_yaml_names_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("trainer:\n  max_steps: [1, 2\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, [])
+    assert "is not valid YAML" in str(error.value)
+    assert "line" in str(error.value)
+    assert "\n" not in str(error.value)
 
 
 def test_non_mapping_yaml_rejected(tmp_path):

@@ -5,6 +5,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ebtlab.config import build_config, read_yaml
+from ebtlab.errors import CheckpointError
 from ebtlab.run import fit, next_run_dir, validate
 
 
@@ -67,6 +68,20 @@ def test_tensorboard_has_training_and_validation_scalars(tiny_run):
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss", "train/loss_step_1", "train/step_size", "val/loss", "val/unigram_loss"} <= scalars
+    assert {"lr-AdamW/network", "lr-AdamW/step_size"} <= scalars
+
+
+def test_hyperparameters_saved_with_logs(tiny_run):
+    run_dir, _ = tiny_run
+    hyperparameters = read_yaml(run_dir / "hparams.yaml")
+    assert hyperparameters["ebt"]["step_size"] == 500.0
+
+
+def test_validate_rejects_mismatched_shape(tiny_run):
+    run_dir, _ = tiny_run
+    with pytest.raises(CheckpointError) as error:
+        validate(run_dir / "checkpoints" / "last.ckpt", ["model.layers=2"])
+    assert "does not fit the model of its config: Missing key(s)" in str(error.value)
 
 
 def test_next_version_counts_up(tiny_run):

@@ -46,13 +46,20 @@ class RunStateCallback(L.Callback):
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint written by ebtlab onto the CPU with `weights_only=True`."""
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint path {path} is not a file")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read: it is not a checkpoint, or it contains objects other than "
+            "tensors and plain data, which ebtlab does not unpickle"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"checkpoint {path} cannot be read (truncated, corrupt or not a checkpoint): {reason}") from None
+        raise CheckpointError(f"checkpoint {path} cannot be read (truncated or corrupt): {reason}") from None
     if not isinstance(checkpoint, dict) or RUN_STATE_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not an ebtlab checkpoint (it has no '{RUN_STATE_KEY}' run state)")
     return checkpoint

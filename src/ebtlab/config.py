@@ -93,17 +93,23 @@ def _merge_strict(schema: Any, values: Any, section: str) -> Any:
         key = getattr(error, "full_key", None) or section
         if section and key and not key.startswith(section):
             key = f"{section}.{key}"
-        raise ConfigError(f"invalid config at {key}: {_first_line(error)}") from None
+        reason = _first_line(error)
+        if "is not a ListConfig" in reason:
+            reason = f"expected a list, such as {key}=[first,second]"
+        raise ConfigError(f"invalid config at {key}: {reason}") from None
 
 
 def read_yaml(path: Path) -> dict:
     """Read a YAML mapping from `path`."""
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file not found: {path}")
+    if not path.is_file():
+        raise ConfigError(f"config path {path} is not a file")
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise ConfigError(f"config file {path} is not valid YAML: {_first_line(error)}") from None
+        reason = " ".join(str(error).split())
+        raise ConfigError(f"config file {path} is not valid YAML: {reason}") from None
     if values is None:
         return {}
     if not isinstance(values, dict):

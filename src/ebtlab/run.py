@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
@@ -74,6 +74,15 @@ def build_trainer(config: TrainerConfig, *, logger=False, callbacks=(), **overri
     )
 
 
+class ProgressBar(TQDMProgressBar):
+    """Lightning's tqdm progress bar without the logger version, which the run folder already names."""
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
+
+
 class LastValidation(L.Callback):
     """Remember the global step and metrics of the most recent validation."""
 
@@ -113,10 +122,17 @@ def fit(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
     )
     last_validation = LastValidation()
     logger = TensorBoardLogger(save_dir=config.runs_dir, name=config.experiment, version=run_dir.name, default_hp_metric=False)
+    logger.log_hyperparams(to_plain(config))
     trainer = build_trainer(
         config.trainer,
         logger=logger,
-        callbacks=[checkpoints, last_validation, RunStateCallback(to_plain(config), modality.state_dict()), TQDMProgressBar()],
+        callbacks=[
+            checkpoints,
+            last_validation,
+            RunStateCallback(to_plain(config), modality.state_dict()),
+            LearningRateMonitor(logging_interval="step"),
+            ProgressBar(),
+        ],
         num_sanity_val_steps=0,
     )
 
@@ -147,7 +163,9 @@ def validate(checkpoint_path: Path, overrides: list[str]) -> dict:
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
-        raise CheckpointError(f"checkpoint {checkpoint_path} does not fit the model of its config: {str(error).splitlines()[0]}") from None
+        details = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
+        reason = details[0] if details else str(error).strip()
+        raise CheckpointError(f"checkpoint {checkpoint_path} does not fit the model of its config: {reason}") from None
 
     trainer = build_trainer(config.trainer, enable_progress_bar=False)
     (metrics,) = trainer.validate(model, datamodule=modality.datamodule(seed=config.seed), verbose=False)

@@ -144,10 +144,11 @@ class EnergyBasedTransformer(L.LightningModule):
 
     def configure_optimizers(self):
         network = [p for p in self.parameters() if p is not self.step_size and p.requires_grad]
-        groups = [{"params": network, "lr": self.optim_config.lr, "weight_decay": self.optim_config.weight_decay}]
+        groups = [{"name": "network", "params": network, "lr": self.optim_config.lr, "weight_decay": self.optim_config.weight_decay}]
         if self.step_size.requires_grad:
             groups.append(
                 {
+                    "name": "step_size",
                     "params": [self.step_size],
                     "lr": self.optim_config.lr * self.recipe.step_size_lr_multiplier,
                     "weight_decay": 0.0,
