@@ -117,3 +117,36 @@ def test_rejects_context_beyond_max():
     network = make_network()
     with pytest.raises(ValueError, match="exceeds the model's max_context of 8"):
         network(torch.randn(1, 9, D), torch.randn(1, 9, D), 0)
+
+
+def test_energy_function_observes_once_per_landscape(monkeypatch):
+    network = make_network()
+    observed = torch.randn(B, S, D)
+    cases = [(landscape, torch.randn(B, S, D)) for landscape in (0, 0, 1, 0, 1)]
+    expected = [network(observed, candidate, landscape) for landscape, candidate in cases]
+
+    calls = []
+    observe = network.observe
+    monkeypatch.setattr(network, "observe", lambda *args: calls.append(args[1]) or observe(*args))
+    energy = network.energy_function(observed)
+    for (landscape, candidate), reference in zip(cases, expected):
+        torch.testing.assert_close(energy(candidate, landscape), reference)
+    assert calls == [0, 1]
+
+
+def test_two_part_second_order_needs_no_math_backend():
+    # The prefix stream does not depend on the candidates, so no attention kernel on the
+    # candidate path has to support double backward.
+    network = make_network("two_part")
+    observed = torch.randn(1, 3, D)
+    candidate = torch.randn(1, 3, D, requires_grad=True)
+    (gradient,) = torch.autograd.grad(network(observed, candidate, 0).sum(), candidate, create_graph=True)
+    (second,) = torch.autograd.grad(gradient.square().sum(), network.blocks[0].attention.qkv.weight)
+    assert second.abs().sum() > 0
+
+
+def test_candidate_count_must_match_prefix():
+    network = make_network()
+    prefix = network.observe(torch.randn(1, 4, D), 0)
+    with pytest.raises(ValueError, match="3 candidates do not match a prefix of 4 observed units"):
+        network.candidate_energies(prefix, torch.randn(1, 3, D))

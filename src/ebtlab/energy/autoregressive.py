@@ -12,8 +12,19 @@ Rotary positions: landscape 0, observed unit j at j + 1, candidate i at i + 2 (t
 unit it predicts, shifted by the landscape token). Energy i therefore depends only on the
 observed units 0..i and candidate i, so all S predictions descend in parallel and the gradient
 of the summed energy is the per-position gradient.
+
+Two implementations give the same energies:
+- "two_part" (the default) runs the prefix and the candidates as separate streams through the
+  same blocks. The prefix stream is ordinary causal attention. Each candidate scores the
+  prefix keys up to its slot plus its own key, so about 2 S^2 scores are computed instead of
+  (2S)^2. Because the prefix stream never depends on the candidates, dE/dp and its second-order
+  graph cover only the candidate stream, and one prefix pass serves every descent step that
+  uses the same landscape.
+- "masked" is the reference: one boolean mask and one attention call over all P + S tokens.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -38,31 +49,42 @@ def observed_candidate_mask(context: int, device: torch.device | None = None) ->
     return prefix_causal | candidate_sees_prefix | candidate_sees_itself
 
 
-def two_part_attention(prefix: int) -> AttentionPattern:
-    """Return the pattern of `observed_candidate_mask` computed from its two live parts only.
+@dataclass
+class PrefixKeysValues:
+    """Rotated keys and values of the prefix stream at every layer, each (B, H, P, hd)."""
 
-    Part one is causal attention over the P prefix tokens. Part two scores each candidate
-    against the P prefix keys (those after its slot masked out) plus its own key, so about
-    2 S^2 scores are computed instead of the (2S)^2 of the single masked call. The masked
-    upper triangle of part two is still computed; it is S^2 / 2 of work.
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+
+
+def recording_causal_attention(keys: list[torch.Tensor], values: list[torch.Tensor]) -> AttentionPattern:
+    """Return causal attention that also appends each call's keys and values to the given lists."""
+
+    def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        keys.append(k)
+        values.append(v)
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    return attend
+
+
+def candidate_attention(prefix_keys: torch.Tensor, prefix_values: torch.Tensor) -> AttentionPattern:
+    """Return the candidate stream's attention: prefix keys up to each candidate's slot, plus itself.
+
+    Candidate i sees prefix tokens 0..i + 1 (the landscape token and observed units 0..i). The
+    masked upper triangle of the (S, P) score matrix is still computed, S^2 / 2 of work.
     """
 
     def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        # q, k, v: (B, H, P + S, hd)
-        q_prefix, q_candidate = q[:, :, :prefix], q[:, :, prefix:]  # (B, H, P, hd), (B, H, S, hd)
-        k_prefix, k_candidate = k[:, :, :prefix], k[:, :, prefix:]
-        v_prefix, v_candidate = v[:, :, :prefix], v[:, :, prefix:]
-        prefix_mixed = F.scaled_dot_product_attention(q_prefix, k_prefix, v_prefix, is_causal=True)  # (B, H, P, hd)
-
-        context = q_candidate.shape[2]
+        # q, k, v: (B, H, S, hd) of the candidates
+        context, prefix = q.shape[2], prefix_keys.shape[2]
         scale = q.shape[-1] ** -0.5
-        prefix_scores = q_candidate @ k_prefix.transpose(-2, -1) * scale  # (B, H, S, P)
+        prefix_scores = q @ prefix_keys.transpose(-2, -1) * scale  # (B, H, S, P)
         visible = torch.arange(prefix, device=q.device)[None, :] <= torch.arange(context, device=q.device)[:, None] + 1
         prefix_scores = prefix_scores.masked_fill(~visible, float("-inf"))
-        self_scores = (q_candidate * k_candidate).sum(dim=-1, keepdim=True) * scale  # (B, H, S, 1)
+        self_scores = (q * k).sum(dim=-1, keepdim=True) * scale  # (B, H, S, 1)
         weights = torch.softmax(torch.cat((prefix_scores, self_scores), dim=-1), dim=-1)  # (B, H, S, P + 1)
-        candidate_mixed = weights[..., :prefix] @ v_prefix + weights[..., prefix:] * v_candidate  # (B, H, S, hd)
-        return torch.cat((prefix_mixed, candidate_mixed), dim=2)  # (B, H, P + S, hd)
+        return weights[..., :prefix] @ prefix_values + weights[..., prefix:] * v  # (B, H, S, hd)
 
     return attend
 
@@ -90,24 +112,71 @@ class AutoregressiveEnergyTransformer(nn.Module):
         self.energy_norm = RMSNorm(width)
         self.energy_head = nn.Linear(width, 1, bias=False)
 
-    def forward(self, observed: torch.Tensor, candidate: torch.Tensor, landscape: int) -> torch.Tensor:
-        # observed: (B, S, D) embedded units, candidate: (B, S, D) embedded candidates
+    def _check_context(self, context: int) -> None:
+        if context > self.max_context:
+            raise ValueError(f"context of {context} units exceeds the model's max_context of {self.max_context}")
+
+    def observe(self, observed: torch.Tensor, landscape: int) -> PrefixKeysValues:
+        """Run the prefix stream [landscape, observed units] and keep its keys and values."""
+        # observed: (B, S, D) embedded units
         B, S, D = observed.shape
-        if candidate.shape != observed.shape:
-            raise ValueError(f"candidate embeddings {tuple(candidate.shape)} do not match observed {tuple(observed.shape)}")
-        if S > self.max_context:
-            raise ValueError(f"context of {S} units exceeds the model's max_context of {self.max_context}")
+        self._check_context(S)
+        x = torch.cat((self.landscape(landscape, B), observed), dim=1)  # (B, P, D)
+        positions = torch.arange(S + 1, device=x.device)  # (P,)
+        prefix = PrefixKeysValues(keys=[], values=[])
+        for block in self.blocks[:-1]:
+            x = block(x, self.rotary, positions, recording_causal_attention(prefix.keys, prefix.values))
+        # The last layer's prefix output is never read, only its keys and values.
+        last = self.blocks[-1].attention
+        _, k, v = last.project(self.blocks[-1].attention_norm(x), self.rotary, positions)
+        prefix.keys.append(k)
+        prefix.values.append(v)
+        return prefix
 
-        prefix = S + 1
+    def candidate_energies(self, prefix: PrefixKeysValues, candidate: torch.Tensor) -> torch.Tensor:
+        """Return the energy of each candidate given the prefix stream from `observe`."""
+        # candidate: (B, S, D) embedded candidates
+        S = candidate.shape[1]
+        if prefix.keys[0].shape[2] != S + 1:
+            raise ValueError(f"{S} candidates do not match a prefix of {prefix.keys[0].shape[2] - 1} observed units")
+        positions = torch.arange(S, device=candidate.device) + 2  # (S,)
+        x = candidate
+        for block, keys, values in zip(self.blocks, prefix.keys, prefix.values):
+            x = block(x, self.rotary, positions, candidate_attention(keys, values))
+        return self.energy_head(self.energy_norm(x)).squeeze(-1)  # (B, S)
+
+    def _masked_energies(self, observed: torch.Tensor, candidate: torch.Tensor, landscape: int) -> torch.Tensor:
+        B, S, D = observed.shape
+        self._check_context(S)
         x = torch.cat((self.landscape(landscape, B), observed, candidate), dim=1)  # (B, P + S, D)
-        positions = torch.cat(
-            (torch.arange(prefix, device=x.device), torch.arange(S, device=x.device) + 2)
-        )  # (P + S,)
-        if self.attention == "two_part":
-            pattern = two_part_attention(prefix)
-        else:
-            pattern = masked_attention(observed_candidate_mask(S, device=x.device))
-
+        positions = torch.cat((torch.arange(S + 1, device=x.device), torch.arange(S, device=x.device) + 2))  # (P + S,)
+        pattern = masked_attention(observed_candidate_mask(S, device=x.device))
         for block in self.blocks:
             x = block(x, self.rotary, positions, pattern)
-        return self.energy_head(self.energy_norm(x[:, prefix:])).squeeze(-1)  # (B, S)
+        return self.energy_head(self.energy_norm(x[:, S + 1 :])).squeeze(-1)  # (B, S)
+
+    def forward(self, observed: torch.Tensor, candidate: torch.Tensor, landscape: int) -> torch.Tensor:
+        # observed: (B, S, D) embedded units, candidate: (B, S, D) embedded candidates
+        if candidate.shape != observed.shape:
+            raise ValueError(f"candidate embeddings {tuple(candidate.shape)} do not match observed {tuple(observed.shape)}")
+        if self.attention == "masked":
+            return self._masked_energies(observed, candidate, landscape)
+        return self.candidate_energies(self.observe(observed, landscape), candidate)  # (B, S)
+
+    def energy_function(self, observed: torch.Tensor) -> Callable[[torch.Tensor, int], torch.Tensor]:
+        """Return E(candidate, landscape) for fixed observed units.
+
+        With two-part attention the prefix stream is computed once per landscape and reused
+        by every later call, so repeated descent steps on one landscape pay only for the
+        candidate stream.
+        """
+        if self.attention == "masked":
+            return lambda candidate, landscape: self(observed, candidate, landscape)
+        prefixes: dict[int, PrefixKeysValues] = {}
+
+        def energy(candidate: torch.Tensor, landscape: int) -> torch.Tensor:
+            if landscape not in prefixes:
+                prefixes[landscape] = self.observe(observed, landscape)
+            return self.candidate_energies(prefixes[landscape], candidate)
+
+        return energy

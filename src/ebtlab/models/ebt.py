@@ -75,9 +75,10 @@ class EnergyBasedTransformer(L.LightningModule):
         """Run energy descent from fresh initial candidates for every position of the batch."""
         observed = self.encoder(batch["observed"])  # (B, S, D)
         initial = self.candidate_space.initial(batch["target"], generator)  # (B, S, C)
+        energy_of_embedding = self.energy_network.energy_function(observed)
 
         def energy(normalized: torch.Tensor, landscape: int) -> torch.Tensor:
-            return self.energy_network(observed, self.candidate_space(normalized), landscape)  # (B, S)
+            return energy_of_embedding(self.candidate_space(normalized), landscape)  # (B, S)
 
         plan = DescentPlan(
             landscapes=self.landscape_of_step,

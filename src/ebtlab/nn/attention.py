@@ -55,6 +55,15 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width, bias=False)
         self.out = nn.Linear(width, width, bias=False)
 
+    def project(
+        self, x: torch.Tensor, rotary: RotaryEmbedding, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return the rotated queries and keys and the values of `x`, each (B, H, L, hd)."""
+        # x: (B, L, D), positions: (L,)
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, L, hd) each
+        return rotary(q, positions), rotary(k, positions), v
+
     def forward(
         self,
         x: torch.Tensor,
@@ -64,8 +73,5 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         # x: (B, L, D), positions: (L,)
         B, L, D = x.shape
-        q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, L, hd) each
-        q = rotary(q, positions)
-        k = rotary(k, positions)
-        mixed = pattern(q, k, v)  # (B, H, L, hd)
+        mixed = pattern(*self.project(x, rotary, positions))  # (B, H, L, hd)
         return self.out(mixed.transpose(1, 2).reshape(B, L, D))  # (B, L, D)
