@@ -8,12 +8,11 @@ from ebtlab_text import TextDataConfig, TextModality
 
 from tiny import merge
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+CONFIGS = sorted(path for path in (Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml") if not path.is_symlink())
 
 
 def test_default_config_is_the_text_s1_job():
-    assert DEFAULT_CONFIG.name == "ebt_s1.yaml"
-    assert DEFAULT_CONFIG.parent.name == "text"
+    assert DEFAULT_CONFIG.resolve() == DEFAULT_CONFIG.parent / "text" / "ebt_s1.yaml"
     config, modality = load_config(None, [])
     assert modality is TextModality
     assert isinstance(config.data, TextDataConfig)
@@ -60,6 +59,12 @@ def test_invalid_values_name_the_key(tiny_values, override, message):
 def test_override_without_equals_is_rejected():
     with pytest.raises(ConfigError, match="not of the form key=value"):
         parse_overrides(["trainer.max_steps"])
+
+
+def test_modality_is_required(tiny_values):
+    del tiny_values["modality"]
+    with pytest.raises(ConfigError, match="missing config key modality; set it to a registered modality: text"):
+        build_config(tiny_values)
 
 
 def test_missing_config_file(tmp_path):

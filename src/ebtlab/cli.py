@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     fit = commands.add_parser("fit", help="train a model from a YAML config")
-    fit.add_argument("--config", type=Path, help="YAML config file (default: configs/text/ebt_s1.yaml)")
+    fit.add_argument("--config", type=Path, help="YAML config file (default: the main job, configs/default.yaml)")
     fit.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     fit.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. trainer.max_steps=20")
 

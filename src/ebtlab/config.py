@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ebtlab.energy.autoregressive import AttentionMode
 from ebtlab.errors import ConfigError
-from ebtlab.modality import Modality, load_modality
+from ebtlab.modality import Modality, load_modality, registered_modalities
 from ebtlab.nn.presets import SIZE_PRESETS, SizePreset
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "text" / "ebt_s1.yaml"
+# The default main job; a link to the experiment config it runs.
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
 
 
 @dataclass
@@ -70,10 +71,10 @@ class TrainerConfig:
 
 @dataclass
 class RunConfig:
-    experiment: str = "text_ebt_s1"
+    modality: str = MISSING  # name of a registered modality adapter
+    experiment: str = "ebt"
     seed: int = 0
     runs_dir: str = "runs"
-    modality: str = "text"
     model: ModelConfig = field(default_factory=ModelConfig)
     ebt: EBTConfig = field(default_factory=EBTConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -131,6 +132,9 @@ def parse_overrides(overrides: list[str]) -> dict:
 def build_config(values: dict) -> tuple[RunConfig, type[Modality]]:
     """Validate plain config values into a RunConfig whose `data` is the modality's config."""
     merged = _merge_strict(OmegaConf.structured(RunConfig), values, "")
+    if OmegaConf.is_missing(merged, "modality"):
+        known = ", ".join(sorted(registered_modalities()))
+        raise ConfigError(f"missing config key modality; set it to a registered modality: {known}")
     try:
         modality = load_modality(merged.modality)
     except KeyError as error:

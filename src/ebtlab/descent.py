@@ -13,7 +13,7 @@ from ebtlab.nn.attention import second_order_attention
 
 # energy_fn(normalized candidate (B, S, C), landscape index) -> energies (B, S)
 EnergyFn = Callable[[torch.Tensor, int], torch.Tensor]
-# normalize(candidate (B, S, C)) -> normalized candidate (B, S, C), e.g. a softmax over a vocabulary
+# normalize(candidate (B, S, C)) -> normalized candidate (B, S, C), e.g. a softmax over categories
 NormalizeFn = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -47,8 +47,8 @@ def descend(
 
     Each step k computes p_k = normalize(y_k), the energy E_k = energy_fn(p_k, landscape_k),
     and the update y_k+1 = p_k - step_size * dE_k/dp_k. The gradient is taken with respect
-    to the normalized candidate p_k: for tokens that is the softmax probabilities, and the
-    result becomes the next logits.
+    to the normalized candidate p_k: for a categorical candidate that is the softmax
+    probabilities, and the result becomes the next logits.
 
     Gradient flow:
     - with `second_order`, dE/dp is taken with `create_graph=True` (attention on its math
