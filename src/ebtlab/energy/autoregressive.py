@@ -71,7 +71,7 @@ def recording_causal_attention(keys: list[torch.Tensor], values: list[torch.Tens
 def candidate_attention(prefix_keys: torch.Tensor, prefix_values: torch.Tensor) -> AttentionPattern:
     """Return the candidate stream's attention: prefix keys up to each candidate's slot, plus itself.
 
-    Candidate i sees prefix tokens 0..i + 1 (the landscape token and observed units 0..i). The
+    Candidate i attends to prefix tokens 0..i + 1 (the landscape token and observed units 0..i). The
     masked upper triangle of the (S, P) score matrix is still computed, S^2 / 2 of work.
     """
 
