@@ -87,3 +87,13 @@ def test_validate_rejects_mismatched_shape(tiny_run):
 def test_next_version_counts_up(tiny_run):
     run_dir, _ = tiny_run
     assert next_run_dir(run_dir.parents[1], "tiny").name == "version_1"
+
+
+@pytest.mark.slow
+def test_default_job_beats_unigram_reference(tmp_path):
+    # The default model and recipe, shortened to 150 steps (about 2.5 minutes on 2 CPU cores).
+    from ebtlab.config import load_config
+
+    config, modality_class = load_config(None, [f"runs_dir={tmp_path}", "trainer.max_steps=150", "trainer.val_every_n_steps=150"])
+    _, metrics = fit(config, modality_class)
+    assert metrics["val/loss"] < metrics["val/unigram_loss"] - 1.0
