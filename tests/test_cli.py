@@ -21,6 +21,7 @@ def test_print_config_shows_resolved_values(capsys):
         (["fit", "--config", "absent.yaml"], "config file not found: absent.yaml"),
         (["validate", "--checkpoint", "absent.ckpt"], "checkpoint not found: absent.ckpt"),
         (["fit", "data.files=[absent.txt]"], "data.files: text file not found"),
+        (["fit", "trainer.devices=0"], "invalid trainer settings: `Trainer(devices=0)` value is not a valid input"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(capsys, tmp_path, monkeypatch, argv, message):

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
 from ebtlab.checkpoint import RUN_STATE_KEY, AtomicCheckpointIO, RunStateCallback, read_checkpoint
 from ebtlab.config import RunConfig, TrainerConfig, build_config, parse_overrides, to_plain, to_yaml
-from ebtlab.errors import CheckpointError
+from ebtlab.errors import CheckpointError, ConfigError, EbtlabError
 from ebtlab.modality import Modality
 from ebtlab.models import EnergyBasedTransformer
 
@@ -55,23 +56,26 @@ def build_trainer(config: TrainerConfig, *, logger=False, callbacks=(), **overri
 
     Inference mode stays off because energy descent needs gradients during evaluation.
     """
-    return L.Trainer(
-        max_steps=config.max_steps,
-        max_epochs=-1,
-        val_check_interval=config.val_every_n_steps,
-        check_val_every_n_epoch=None,
-        limit_val_batches=config.limit_val_batches,
-        log_every_n_steps=config.log_every_n_steps,
-        accelerator=config.accelerator,
-        devices=config.devices,
-        gradient_clip_val=GRADIENT_CLIP,
-        inference_mode=False,
-        logger=logger,
-        callbacks=list(callbacks),
-        plugins=[AtomicCheckpointIO()],
-        enable_model_summary=False,
-        **overrides,
-    )
+    try:
+        return L.Trainer(
+            max_steps=config.max_steps,
+            max_epochs=-1,
+            val_check_interval=config.val_every_n_steps,
+            check_val_every_n_epoch=None,
+            limit_val_batches=config.limit_val_batches,
+            log_every_n_steps=config.log_every_n_steps,
+            accelerator=config.accelerator,
+            devices=config.devices,
+            gradient_clip_val=GRADIENT_CLIP,
+            inference_mode=False,
+            logger=logger,
+            callbacks=list(callbacks),
+            plugins=[AtomicCheckpointIO()],
+            enable_model_summary=False,
+            **overrides,
+        )
+    except MisconfigurationException as error:
+        raise ConfigError(f"invalid trainer settings: {str(error).strip().splitlines()[0]}") from None
 
 
 class ProgressBar(TQDMProgressBar):
@@ -100,18 +104,14 @@ class LastValidation(L.Callback):
 def fit(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
     """Train an EBT as configured; return the run folder and the final metrics."""
     L.seed_everything(config.seed, workers=True, verbose=False)
-    run_dir = next_run_dir(Path(config.runs_dir), config.experiment)
+
+    # Data, model and trainer are built before anything is written, so bad input leaves no run folder.
     modality = modality_class(config.data)
-    # The data is checked before anything is written, so bad data leaves no run folder behind.
     modality.prepare()
     datamodule = modality.datamodule(seed=config.seed)
-    run_dir.mkdir(parents=True)
-    (run_dir / "config.yaml").write_text(to_yaml(config), encoding="utf-8")
-    modality.save(run_dir)
-    log.info("run folder: %s", run_dir)
-
     model = build_model(modality, config)
     log.info("model: %s parameters", f"{model.parameter_count():,}")
+    run_dir = next_run_dir(Path(config.runs_dir), config.experiment)
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
@@ -122,7 +122,6 @@ def fit(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
     )
     last_validation = LastValidation()
     logger = TensorBoardLogger(save_dir=config.runs_dir, name=config.experiment, version=run_dir.name, default_hp_metric=False)
-    logger.log_hyperparams(to_plain(config))
     trainer = build_trainer(
         config.trainer,
         logger=logger,
@@ -135,6 +134,15 @@ def fit(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
         ],
         num_sanity_val_steps=0,
     )
+
+    try:
+        run_dir.mkdir(parents=True)
+    except FileExistsError:
+        raise EbtlabError(f"run folder {run_dir} was created by another run in the meantime; start this run again") from None
+    (run_dir / "config.yaml").write_text(to_yaml(config), encoding="utf-8")
+    modality.save(run_dir)
+    logger.log_hyperparams(to_plain(config))
+    log.info("run folder: %s", run_dir)
 
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule)
