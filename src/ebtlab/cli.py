@@ -3,6 +3,7 @@
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from ebtlab.errors import EbtlabError
@@ -31,8 +32,8 @@ def format_metrics(metrics: dict) -> str:
     width = max(len(name) for name in metrics)
     rows = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 12}"]
     for name, value in metrics.items():
-        shown = f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
-        rows.append(f"{name:<{width}}  {shown}")
+        formatted = f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
+        rows.append(f"{name:<{width}}  {formatted}")
     return "\n".join(rows)
 
 
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     # Lightning prints its own messages; without this they would appear twice.
     logging.getLogger("lightning.pytorch").propagate = False
+    # Lightning 2.6.6 calls an API that torch 2.14 deprecates, once per run; users cannot act on it.
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     try:
         COMMANDS[args.command](args)
     except EbtlabError as error:
