@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from ebtlab.errors import CheckpointError
+from ebtlab.errors import CheckpointError, first_line
 
 # Key under which ebtlab stores its own run state (config and modality state) in a checkpoint.
 RUN_STATE_KEY = "ebtlab"
@@ -58,8 +58,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             "tensors and plain data, which ebtlab does not unpickle"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"checkpoint {path} cannot be read (truncated or corrupt): {reason}") from None
+        raise CheckpointError(f"checkpoint {path} cannot be read (truncated or corrupt): {first_line(error)}") from None
     if not isinstance(checkpoint, dict) or RUN_STATE_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not an ebtlab checkpoint (it has no '{RUN_STATE_KEY}' run state)")
     return checkpoint

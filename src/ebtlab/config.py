@@ -13,7 +13,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ebtlab.energy.autoregressive import AttentionMode
-from ebtlab.errors import ConfigError
+from ebtlab.errors import ConfigError, first_line
 from ebtlab.modality import Modality, load_modality, registered_modalities
 from ebtlab.nn.presets import SIZE_PRESETS, SizePreset
 
@@ -82,10 +82,6 @@ class RunConfig:
     data: Any = field(default_factory=dict)  # validated by the modality's config_class
 
 
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
-
 def _merge_strict(schema: Any, values: Any, section: str) -> Any:
     """Merge plain `values` into a structured `schema`, turning OmegaConf errors into one line."""
     try:
@@ -94,7 +90,7 @@ def _merge_strict(schema: Any, values: Any, section: str) -> Any:
         key = getattr(error, "full_key", None) or section
         if section and key and not key.startswith(section):
             key = f"{section}.{key}"
-        reason = _first_line(error)
+        reason = first_line(error)
         if "is not a ListConfig" in reason:
             reason = f"expected a list, such as {key}=[first,second]"
         raise ConfigError(f"invalid config at {key}: {reason}") from None
@@ -126,7 +122,7 @@ def parse_overrides(overrides: list[str]) -> dict:
     try:
         return OmegaConf.to_container(OmegaConf.from_dotlist(overrides))
     except OmegaConfBaseException as error:
-        raise ConfigError(f"invalid override: {_first_line(error)}") from None
+        raise ConfigError(f"invalid override: {first_line(error)}") from None
 
 
 def build_config(values: dict) -> tuple[RunConfig, type[Modality]]:

@@ -15,3 +15,9 @@ class DataError(EbtlabError, ValueError):
 
 class CheckpointError(EbtlabError, ValueError):
     """A checkpoint that is missing, unreadable or of another model."""
+
+
+def first_line(error: Exception) -> str:
+    """Return the first line of an exception's message, or its type name when the message is empty."""
+    message = str(error).strip()
+    return message.splitlines()[0] if message else type(error).__name__

@@ -1,8 +1,8 @@
 """The modality adapter contract and the registry that finds adapters by name.
 
-A modality adapter provides everything in the generic models that depends on the kind of data:
-how observed units become embeddings, what a candidate is, the task loss and metrics, how
-to show a prediction to a person, and the data itself. The models never branch on a
+A modality adapter provides everything in the generic models that depends on the kind of
+data. That is how observed units become embeddings, what a candidate is, the task loss and
+metrics, how to show a prediction to a person, and the data itself. The models never branch on a
 modality's name. Adapters are found through the `ebtlab.modalities` entry-point group, so a
 third-party package registers one exactly the way the shipped ones do:
 

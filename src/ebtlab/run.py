@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from ebtlab.checkpoint import RUN_STATE_KEY, AtomicCheckpointIO, RunStateCallback, read_checkpoint
 from ebtlab.config import RunConfig, TrainerConfig, build_config, parse_overrides, to_plain, to_yaml
-from ebtlab.errors import CheckpointError, ConfigError, EbtlabError
+from ebtlab.errors import CheckpointError, ConfigError, EbtlabError, first_line
 from ebtlab.modality import Modality
 from ebtlab.models import EnergyBasedTransformer
 
@@ -75,7 +75,7 @@ def build_trainer(config: TrainerConfig, *, logger=False, callbacks=(), **overri
             **overrides,
         )
     except MisconfigurationException as error:
-        raise ConfigError(f"invalid trainer settings: {str(error).strip().splitlines()[0]}") from None
+        raise ConfigError(f"invalid trainer settings: {first_line(error)}") from None
 
 
 class ProgressBar(TQDMProgressBar):
