@@ -6,7 +6,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from ebtlab.config import build_config, read_yaml
 from ebtlab.errors import CheckpointError
-from ebtlab.run import fit, next_run_dir, validate
+from ebtlab.run import fit, next_run_dir, prepare_modality, validate
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def tiny_run(tmp_path_factory):
 
     values = merge(TINY_VALUES, {"runs_dir": str(tmp_path_factory.mktemp("runs")), "trainer": {"max_steps": 5}})
     config, modality_class = build_config(values)
-    run_dir, metrics = fit(config, modality_class)
+    run_dir, metrics = fit(config, prepare_modality(config, modality_class))
     return run_dir, metrics
 
 
@@ -95,5 +95,5 @@ def test_default_job_beats_unigram_reference(tmp_path):
     from ebtlab.config import load_config
 
     config, modality_class = load_config(None, [f"runs_dir={tmp_path}", "trainer.max_steps=150", "trainer.val_every_n_steps=150"])
-    _, metrics = fit(config, modality_class)
+    _, metrics = fit(config, prepare_modality(config, modality_class))
     assert metrics["val/loss"] < metrics["val/unigram_loss"] - 1.0

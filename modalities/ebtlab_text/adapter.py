@@ -121,6 +121,9 @@ class TextModality(Modality):
     def build_candidate_space(self, width: int) -> TokenCandidates:
         return TokenCandidates(self.vocab_size, width)
 
+    def build_prediction_head(self, width: int) -> nn.Module:
+        return nn.Linear(width, self.vocab_size, bias=False)  # (B, S, D) -> (B, S, V) logits
+
     def scored_mask(self, target: torch.Tensor) -> torch.Tensor:
         return target != IGNORE_INDEX
 

@@ -44,9 +44,9 @@ def run_fit(args: argparse.Namespace) -> None:
     if args.print_config:
         print(to_yaml(config), end="")
         return
-    from ebtlab.run import fit
+    from ebtlab.run import fit, prepare_modality
 
-    run_dir, metrics = fit(config, modality_class)
+    run_dir, metrics = fit(config, prepare_modality(config, modality_class))
     print(f"\nResults of {run_dir}:\n{format_metrics(metrics)}")
 
 

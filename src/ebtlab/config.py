@@ -23,11 +23,12 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default.yaml
 
 @dataclass
 class ModelConfig:
+    architecture: str = "ebt"  # "ebt", or "transformer" for the autoregressive Transformer++ baseline
     size: str = "4xs"  # a size preset; layers, width and heads below override its fields
     layers: int | None = None
     width: int | None = None
     heads: int | None = None
-    attention: AttentionMode = "two_part"  # "masked" is the slower single-call reference
+    attention: AttentionMode = "two_part"  # EBT only; "masked" is the slower single-call reference
 
     def shape(self) -> SizePreset:
         """Return the preset named by `size` with any explicit overrides applied."""
@@ -166,6 +167,9 @@ def _require(condition: bool, key: str, value: Any, expected: str) -> None:
 
 def check_values(config: RunConfig) -> None:
     """Reject values that parse but cannot work, naming the key."""
+    from ebtlab.models import ARCHITECTURES  # imported here because the models import this module
+
+    _require(config.model.architecture in ARCHITECTURES, "model.architecture", config.model.architecture, f"known architectures: {', '.join(ARCHITECTURES)}")
     shape = config.model.shape()
     for key in ("layers", "width", "heads"):
         value = getattr(config.model, key)

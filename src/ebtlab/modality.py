@@ -88,6 +88,15 @@ class Modality(ABC):
     def build_candidate_space(self, width: int) -> CandidateSpace:
         """Return the candidate space at model width D."""
 
+    def build_prediction_head(self, width: int) -> nn.Module | None:
+        """Return the autoregressive baseline's direct head from hidden states (B, S, D) to (B, S, C).
+
+        Its output is scored by `loss` and `metrics` exactly like a final EBT candidate, so the
+        baseline and the EBT are measured the same way. An adapter without one returns None, and
+        then only EBTs can be trained on it.
+        """
+        return None
+
     @abstractmethod
     def scored_mask(self, target: torch.Tensor) -> torch.Tensor:
         """Return the boolean (B, S) mask of the positions that count in losses and metrics."""

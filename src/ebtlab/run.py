@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -21,7 +22,7 @@ from ebtlab.checkpoint import RUN_STATE_KEY, AtomicCheckpointIO, RunStateCallbac
 from ebtlab.config import RunConfig, TrainerConfig, build_config, parse_overrides, to_plain, to_yaml
 from ebtlab.errors import CheckpointError, ConfigError, EbtlabError, first_line
 from ebtlab.modality import Modality
-from ebtlab.models import EnergyBasedTransformer
+from ebtlab.models import ARCHITECTURES, PredictionModel
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,9 @@ def next_run_dir(runs_dir: Path, experiment: str) -> Path:
     return experiment_dir / f"version_{max(versions, default=-1) + 1}"
 
 
-def build_model(modality: Modality, config: RunConfig) -> EnergyBasedTransformer:
-    return EnergyBasedTransformer(
-        modality,
-        model=config.model,
-        ebt=config.ebt,
-        optim=config.optim,
-        max_steps=config.trainer.max_steps,
-        seed=config.seed,
-    )
+def build_model(modality: Modality, config: RunConfig) -> PredictionModel:
+    """Build the model that `model.architecture` names, for a prepared modality."""
+    return ARCHITECTURES[config.model.architecture].from_config(modality, config)
 
 
 def build_trainer(config: TrainerConfig, *, logger=False, callbacks=(), **overrides) -> L.Trainer:
@@ -101,17 +96,31 @@ class LastValidation(L.Callback):
         self.metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
 
 
-def fit(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
-    """Train an EBT as configured; return the run folder and the final metrics."""
+def prepare_modality(config: RunConfig, modality_class: type[Modality], state: dict | None = None) -> Modality:
+    """Build the modality of a config and load its data, restoring data-derived `state` if given."""
+    modality = modality_class(config.data)
+    modality.prepare(state)
+    return modality
+
+
+def fit(
+    config: RunConfig,
+    modality: Modality,
+    *,
+    run_dir: Path | None = None,
+    callbacks: Sequence[L.Callback] = (),
+) -> tuple[Path, dict]:
+    """Train the configured model on a prepared modality; return the run folder and the final metrics.
+
+    The run folder is the next runs/<experiment>/version_<n> unless `run_dir` names one.
+    """
     L.seed_everything(config.seed, workers=True, verbose=False)
 
     # Data, model and trainer are built before anything is written, so bad input leaves no run folder.
-    modality = modality_class(config.data)
-    modality.prepare()
     datamodule = modality.datamodule(seed=config.seed)
     model = build_model(modality, config)
-    log.info("model: %s parameters", f"{model.parameter_count():,}")
-    run_dir = next_run_dir(Path(config.runs_dir), config.experiment)
+    log.info("model: %s, %s parameters", config.model.architecture, f"{model.parameter_count():,}")
+    run_dir = run_dir or next_run_dir(Path(config.runs_dir), config.experiment)
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
@@ -121,7 +130,7 @@ def fit(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
         auto_insert_metric_name=False,
     )
     last_validation = LastValidation()
-    logger = TensorBoardLogger(save_dir=config.runs_dir, name=config.experiment, version=run_dir.name, default_hp_metric=False)
+    logger = TensorBoardLogger(save_dir=run_dir.parent, name="", version=run_dir.name, default_hp_metric=False)
     trainer = build_trainer(
         config.trainer,
         logger=logger,
@@ -131,6 +140,7 @@ def fit(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
             RunStateCallback(to_plain(config), modality.state_dict()),
             LearningRateMonitor(logging_interval="step"),
             ProgressBar(),
+            *callbacks,
         ],
         num_sanity_val_steps=0,
     )
@@ -165,8 +175,7 @@ def validate(checkpoint_path: Path, overrides: list[str]) -> dict:
     run_state = checkpoint[RUN_STATE_KEY]
     values = OmegaConf.to_container(OmegaConf.merge(run_state["config"], parse_overrides(overrides)))
     config, modality_class = build_config(values)
-    modality = modality_class(config.data)
-    modality.prepare(state=run_state["modality_state"])
+    modality = prepare_modality(config, modality_class, state=run_state["modality_state"])
     model = build_model(modality, config)
     try:
         model.load_state_dict(checkpoint["state_dict"])

@@ -3,26 +3,22 @@
 Notation: B batch, S units per sequence, D model width, C candidate width, K descent steps.
 """
 
-import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics import MeanMetric
 
-from ebtlab.config import EBTConfig, ModelConfig, OptimConfig
+from ebtlab.config import EBTConfig, ModelConfig, OptimConfig, RunConfig
 from ebtlab.descent import DescentPlan, DescentResult, descend
 from ebtlab.energy import AutoregressiveEnergyTransformer
 from ebtlab.modality import Modality
-from ebtlab.models.schedule import warmup_cosine
+from ebtlab.models.base import PredictionModel
 from ebtlab.nn.init import initialize_weights
 
-# Adam betas of the published EBT recipe.
-ADAM_BETAS = (0.9, 0.999)
 # A learnable step size is clamped here so that a bad update cannot turn descent into ascent.
 MIN_STEP_SIZE = 1e-4
 
 
-class EnergyBasedTransformer(L.LightningModule):
+class EnergyBasedTransformer(PredictionModel):
     """Predicts by gradient descent on a learned energy, trained through the unrolled descent.
 
     Each descent step uses a landscape: its own learned landscape token with
@@ -42,12 +38,8 @@ class EnergyBasedTransformer(L.LightningModule):
         max_steps: int,
         seed: int,
     ):
-        super().__init__()
-        self.modality = modality
+        super().__init__(modality, optim=optim, max_steps=max_steps, seed=seed)
         self.recipe = ebt
-        self.optim_config = optim
-        self.max_steps = max_steps
-        self.seed = seed
 
         shape = model.shape()
         self.encoder = modality.build_encoder(shape.width)
@@ -66,10 +58,17 @@ class EnergyBasedTransformer(L.LightningModule):
         self.step_size = nn.Parameter(torch.tensor(float(ebt.step_size)), requires_grad=ebt.step_size_learnable)
         self.validation_losses = nn.ModuleList(MeanMetric() for _ in range(ebt.descent_steps))
         self.validation_generator: torch.Generator | None = None
-        self.validation_sample = ""
 
-    def parameter_count(self) -> int:
-        return sum(parameter.numel() for parameter in self.parameters())
+    @classmethod
+    def from_config(cls, modality: Modality, config: RunConfig) -> "EnergyBasedTransformer":
+        return cls(
+            modality,
+            model=config.model,
+            ebt=config.ebt,
+            optim=config.optim,
+            max_steps=config.trainer.max_steps,
+            seed=config.seed,
+        )
 
     def descend(self, batch: dict, *, second_order: bool, generator: torch.Generator | None = None) -> DescentResult:
         """Run energy descent from fresh initial candidates for every position of the batch."""
@@ -88,7 +87,10 @@ class EnergyBasedTransformer(L.LightningModule):
         step_size = self.step_size.clamp(min=MIN_STEP_SIZE)
         return descend(energy, initial, self.candidate_space.normalize, step_size, plan)
 
-    def training_loss(self, batch: dict) -> tuple[torch.Tensor, list[torch.Tensor], DescentResult]:
+    def training_loss(self, batch: dict) -> torch.Tensor:
+        return self.unrolled_losses(batch)[0]
+
+    def unrolled_losses(self, batch: dict) -> tuple[torch.Tensor, list[torch.Tensor], DescentResult]:
         """Return the training loss, the task loss after each descent step, and the descent."""
         result = self.descend(batch, second_order=True)
         losses = [self.modality.loss(candidate, batch["target"]) for candidate in result.candidates]
@@ -96,7 +98,7 @@ class EnergyBasedTransformer(L.LightningModule):
         return loss, losses, result
 
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
-        loss, losses, result = self.training_loss(batch)
+        loss, losses, result = self.unrolled_losses(batch)
         target = batch["target"]
         mask = self.modality.scored_mask(target)  # (B, S)
         batch_size = target.shape[0]
@@ -125,39 +127,23 @@ class EnergyBasedTransformer(L.LightningModule):
             loss = self.modality.loss(candidate, target)
             self.validation_losses[k - 1].update(loss, weight=units)
             self.log(f"val/energy_step_{k}", energy[mask].mean(), batch_size=units)
-        final = result.candidates[-1]
-        for name, value in self.modality.metrics(final, target).items():
-            self.log(f"val/{name}", value, batch_size=units)
-        for name, value in self.modality.reference_losses(target).items():
-            self.log(f"val/{name}", value, batch_size=units)
-        if batch_index == 0:
-            self.validation_sample = self.modality.describe(batch["observed"][0], final[0])
+        self.log_prediction_metrics(result.candidates[-1], batch, batch_index)
 
     def on_validation_epoch_end(self) -> None:
         step_losses = [metric.compute() for metric in self.validation_losses]
         for k, loss in enumerate(step_losses, start=1):
             self.log(f"val/loss_step_{k}", loss)
-        self.log("val/loss", step_losses[-1], prog_bar=True)
-        for name, value in self.modality.summary_metrics(float(step_losses[-1])).items():
-            self.log(f"val/{name}", value)
-        if self.validation_sample and isinstance(self.logger, TensorBoardLogger):
-            self.logger.experiment.add_text("val/sample", self.validation_sample, self.global_step)
+        self.log_validation_loss(step_losses[-1])
 
-    def configure_optimizers(self):
-        network = [p for p in self.parameters() if p is not self.step_size and p.requires_grad]
-        groups = [{"name": "network", "params": network, "lr": self.optim_config.lr, "weight_decay": self.optim_config.weight_decay}]
-        if self.step_size.requires_grad:
-            groups.append(
-                {
-                    "name": "step_size",
-                    "params": [self.step_size],
-                    "lr": self.optim_config.lr * self.recipe.step_size_lr_multiplier,
-                    "weight_decay": 0.0,
-                }
-            )
-        optimizer = torch.optim.AdamW(groups, betas=ADAM_BETAS)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer,
-            lambda step: warmup_cosine(step, warmup_steps=self.optim_config.warmup_steps, total_steps=self.max_steps),
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+    def extra_parameter_groups(self) -> list[dict]:
+        if not self.step_size.requires_grad:
+            return []
+        # The published recipe gives the step size its own, much larger learning rate and no weight decay.
+        return [
+            {
+                "name": "step_size",
+                "params": [self.step_size],
+                "lr": self.optim_config.lr * self.recipe.step_size_lr_multiplier,
+                "weight_decay": 0.0,
+            }
+        ]

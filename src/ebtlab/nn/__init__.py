@@ -1,6 +1,7 @@
 """Building blocks shared by every model: norms, rotary positions, SwiGLU, attention, blocks."""
 
 from ebtlab.nn.attention import Attention, causal_attention, masked_attention, second_order_attention
+from ebtlab.nn.causal_transformer import CausalTransformer, KeysValuesCache
 from ebtlab.nn.landscape import LandscapeEmbedding
 from ebtlab.nn.norm import RMSNorm
 from ebtlab.nn.presets import SIZE_PRESETS, SizePreset, size_preset
@@ -10,6 +11,8 @@ from ebtlab.nn.transformer import TransformerBlock
 
 __all__ = [
     "Attention",
+    "CausalTransformer",
+    "KeysValuesCache",
     "LandscapeEmbedding",
     "RMSNorm",
     "RotaryEmbedding",

@@ -1,0 +1,81 @@
+"""What every model of a modality's units shares: the optimiser, the schedule and validation reports.
+
+Notation: B batch, S units per sequence, C candidate width.
+"""
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from ebtlab.config import OptimConfig, RunConfig
+from ebtlab.modality import Modality
+from ebtlab.models.schedule import warmup_cosine
+
+# Adam betas of the published EBT recipe, used for the baselines too so that they train alike.
+ADAM_BETAS = (0.9, 0.999)
+
+
+class PredictionModel(L.LightningModule):
+    """A LightningModule that predicts a modality's units and is scored by the modality's loss.
+
+    Subclasses build their networks, compute predictions of shape (B, S, C), and call
+    `log_prediction_metrics` in `validation_step` and `log_validation_loss` at the end of
+    each validation epoch.
+    """
+
+    def __init__(self, modality: Modality, *, optim: OptimConfig, max_steps: int, seed: int):
+        super().__init__()
+        self.modality = modality
+        self.optim_config = optim
+        self.max_steps = max_steps
+        self.seed = seed
+        self.validation_sample = ""
+
+    @classmethod
+    def from_config(cls, modality: Modality, config: RunConfig) -> "PredictionModel":
+        """Build the model from the sections of a run config that it reads."""
+        raise NotImplementedError
+
+    def training_loss(self, batch: dict) -> torch.Tensor:
+        """Return the scalar loss that one training step minimises on `batch`."""
+        raise NotImplementedError
+
+    def parameter_count(self) -> int:
+        return sum(parameter.numel() for parameter in self.parameters())
+
+    def log_prediction_metrics(self, final: torch.Tensor, batch: dict, batch_index: int) -> None:
+        """Log the modality's metrics and reference losses for final predictions (B, S, C)."""
+        target = batch["target"]
+        units = int(self.modality.scored_mask(target).sum())
+        if units == 0:
+            return
+        for name, value in self.modality.metrics(final, target).items():
+            self.log(f"val/{name}", value, batch_size=units)
+        for name, value in self.modality.reference_losses(target).items():
+            self.log(f"val/{name}", value, batch_size=units)
+        if batch_index == 0:
+            self.validation_sample = self.modality.describe(batch["observed"][0], final[0])
+
+    def log_validation_loss(self, loss: torch.Tensor) -> None:
+        """Log the epoch's validation loss, the metrics the modality derives from it, and a sample."""
+        self.log("val/loss", loss, prog_bar=True)
+        for name, value in self.modality.summary_metrics(float(loss)).items():
+            self.log(f"val/{name}", value)
+        if self.validation_sample and isinstance(self.logger, TensorBoardLogger):
+            self.logger.experiment.add_text("val/sample", self.validation_sample, self.global_step)
+
+    def extra_parameter_groups(self) -> list[dict]:
+        """Return optimiser groups with their own settings; every other parameter is in "network"."""
+        return []
+
+    def configure_optimizers(self):
+        extra = self.extra_parameter_groups()
+        separate = {id(parameter) for group in extra for parameter in group["params"]}
+        network = [p for p in self.parameters() if p.requires_grad and id(p) not in separate]
+        groups = [{"name": "network", "params": network, "lr": self.optim_config.lr, "weight_decay": self.optim_config.weight_decay}]
+        optimizer = torch.optim.AdamW(groups + extra, betas=ADAM_BETAS)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda step: warmup_cosine(step, warmup_steps=self.optim_config.warmup_steps, total_steps=self.max_steps),
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
