@@ -1,4 +1,4 @@
-"""The `ebtlab` command line: `ebtlab fit` and `ebtlab validate`."""
+"""The `ebtlab` command line: `ebtlab fit`, `compare`, `bench` and `validate`."""
 
 import argparse
 import logging
@@ -20,6 +20,16 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--config", type=Path, help="YAML config file (default: the main job, configs/default.yaml)")
     fit.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     fit.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. trainer.max_steps=20")
+
+    compare = commands.add_parser("compare", help="train an EBT and its autoregressive baseline and compare them")
+    compare.add_argument("--config", type=Path, required=True, help="YAML config of the EBT; the baseline is derived from it")
+    compare.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied to both models")
+
+    bench = commands.add_parser("bench", help="measure training-step cost of an EBT against its baseline")
+    bench.add_argument("--config", type=Path, help="YAML config of the EBT (default: the main job, configs/default.yaml)")
+    bench.add_argument("--repetitions", type=int, default=5, help="timed training steps per model; the median is reported (default 5)")
+    bench.add_argument("--warmup", type=int, default=2, help="untimed training steps before timing (default 2)")
+    bench.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. data.batch_size=16")
 
     validate = commands.add_parser("validate", help="evaluate a checkpoint on its validation split")
     validate.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file (.ckpt)")
@@ -50,6 +60,24 @@ def run_fit(args: argparse.Namespace) -> None:
     print(f"\nResults of {run_dir}:\n{format_metrics(metrics)}")
 
 
+def run_compare(args: argparse.Namespace) -> None:
+    from ebtlab.compare import compare, comparison_table
+    from ebtlab.config import load_config
+
+    config, modality_class = load_config(args.config, args.overrides)
+    run_dir, report = compare(config, modality_class)
+    print(f"\nComparison in {run_dir}:\n{comparison_table(report['models'])}")
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    from ebtlab.bench import bench, bench_table
+    from ebtlab.config import load_config
+
+    config, modality_class = load_config(args.config, args.overrides)
+    run_dir, report = bench(config, modality_class, repetitions=args.repetitions, warmup=args.warmup)
+    print(f"\nBench in {run_dir}:\n{bench_table(report)}")
+
+
 def run_validate(args: argparse.Namespace) -> None:
     from ebtlab.run import validate
 
@@ -57,7 +85,7 @@ def run_validate(args: argparse.Namespace) -> None:
     print(f"\nValidation of {args.checkpoint}:\n{format_metrics(metrics)}")
 
 
-COMMANDS = {"fit": run_fit, "validate": run_validate}
+COMMANDS = {"fit": run_fit, "compare": run_compare, "bench": run_bench, "validate": run_validate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,132 @@
+"""`ebtlab compare`: train an EBT and its autoregressive baseline on the same data and report both.
+
+The baseline is built from the EBT's own config with `model.architecture=transformer`, so both
+models see the same modality, data order, batch size, number of steps (hence units seen),
+optimiser settings and model size. The run folder runs/<experiment>/version_<n>/ holds one
+ordinary run folder per model (ebt/, transformer/) and the report: compare.md, compare.json and
+compare.png (validation loss against training FLOPs and against units seen).
+"""
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import lightning as L
+
+from ebtlab.config import RunConfig
+from ebtlab.cost import training_step_flops
+from ebtlab.errors import ConfigError
+from ebtlab.modality import Modality
+from ebtlab.plotting import Panel, save_line_plots
+from ebtlab.run import fit, next_run_dir, prepare_modality
+
+log = logging.getLogger(__name__)
+
+BASELINE = "transformer"
+
+
+class TrainingCost(L.Callback):
+    """Count the FLOPs of the first training step and record cost and loss at every validation.
+
+    Training batches all have one shape (the data modules drop the last, smaller batch), so the
+    FLOPs of every step equal those counted on the first batch.
+    """
+
+    def __init__(self):
+        self.flops_per_step: int | None = None
+        self.units_seen = 0
+        self.history: list[dict] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_index) -> None:
+        if self.flops_per_step is None:
+            self.flops_per_step = training_step_flops(pl_module, batch)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index) -> None:
+        self.units_seen += int(pl_module.modality.scored_mask(batch["target"]).sum())
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or "val/loss" not in trainer.callback_metrics:
+            return
+        self.history.append(
+            {
+                "step": trainer.global_step,
+                "units_seen": self.units_seen,
+                "training_flops": self.flops_per_step * trainer.global_step,
+                "val_loss": float(trainer.callback_metrics["val/loss"]),
+            }
+        )
+
+
+def baseline_config(config: RunConfig) -> RunConfig:
+    """Return the config of the autoregressive baseline of an EBT config."""
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, architecture=BASELINE))
+
+
+def compare(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
+    """Train the EBT of `config` and its baseline; write the report and return its folder and data."""
+    if config.model.architecture != "ebt":
+        raise ConfigError(
+            f"model.architecture: compare trains an EBT and derives its baseline, so the config must name "
+            f"architecture ebt, not {config.model.architecture!r}"
+        )
+    modality = prepare_modality(config, modality_class)
+    if modality.build_prediction_head(config.model.shape().width) is None:
+        raise ConfigError(f"modality {modality.name!r} provides no direct prediction head, so it has no baseline to compare with")
+
+    run_dir = next_run_dir(Path(config.runs_dir), config.experiment)
+    models = {}
+    for name, model_config in (("ebt", config), (BASELINE, baseline_config(config))):
+        log.info("compare: training the %s", name)
+        cost = TrainingCost()
+        start = time.perf_counter()
+        _, metrics = fit(model_config, modality, run_dir=run_dir / name, callbacks=[cost])
+        models[name] = {
+            "parameters": metrics["model/parameters"],
+            "steps": metrics["train/steps"],
+            "units_seen": cost.units_seen,
+            "flops_per_step": cost.flops_per_step,
+            "training_flops": cost.flops_per_step * metrics["train/steps"],
+            "train_wall_time_s": metrics["train/wall_time_s"],
+            "total_wall_time_s": round(time.perf_counter() - start, 1),
+            "validation": {name.removeprefix("val/"): value for name, value in metrics.items() if name.startswith("val/")},
+            "history": cost.history,
+        }
+
+    report = {"experiment": config.experiment, "modality": modality.name, "models": models}
+    (run_dir / "compare.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (run_dir / "compare.md").write_text(comparison_table(models) + "\n", encoding="utf-8")
+    save_line_plots(run_dir / "compare.png", comparison_panels(models))
+    return run_dir, report
+
+
+def comparison_table(models: dict[str, dict]) -> str:
+    """Format the models' final validation metrics and costs as a markdown table."""
+    shared = [name for name in next(iter(models.values()))["validation"] if all(name in model["validation"] for model in models.values())]
+    header = ["model", "parameters", *(f"val/{name}" for name in shared), "training FLOPs", "FLOPs per step", "steps", "units seen", "training time (s)"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, model in models.items():
+        cells = [
+            name,
+            f"{model['parameters']:,}",
+            *(f"{model['validation'][metric]:.4f}" for metric in shared),
+            f"{model['training_flops']:.3e}",
+            f"{model['flops_per_step']:.3e}",
+            str(model["steps"]),
+            f"{model['units_seen']:,}",
+            f"{model['train_wall_time_s']:.1f}",
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def comparison_panels(models: dict[str, dict]) -> list[Panel]:
+    """Return the two plots of the report: validation loss against training FLOPs and against units seen."""
+    by_flops = Panel("validation loss against training compute", "training FLOPs", "validation loss", x_log=True)
+    by_units = Panel("validation loss against data", "units seen (tokens, patches or frames)", "validation loss")
+    for name, model in models.items():
+        losses = [point["val_loss"] for point in model["history"]]
+        by_flops.series[name] = ([point["training_flops"] for point in model["history"]], losses)
+        by_units.series[name] = ([point["units_seen"] for point in model["history"]], losses)
+    return [by_flops, by_units]
