@@ -6,6 +6,8 @@ import pytest
 
 from ebtlab.cli import format_metrics, main
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
 
 def test_print_config_shows_resolved_values(capsys):
     assert main(["fit", "--print-config", "trainer.max_steps=20"]) == 0
@@ -22,6 +24,9 @@ def test_print_config_shows_resolved_values(capsys):
         (["validate", "--checkpoint", "absent.ckpt"], "checkpoint not found: absent.ckpt"),
         (["fit", "data.files=[absent.txt]"], "data.files: text file not found"),
         (["fit", "trainer.devices=0"], "invalid trainer settings: `Trainer(devices=0)` value is not a valid input"),
+        (["compare", "--config", "absent.yaml"], "config file not found: absent.yaml"),
+        (["compare", "--config", str(CONFIGS / "text" / "transformer.yaml")], "compare trains an EBT and derives its baseline"),
+        (["bench", "--repetitions", "0"], "bench needs at least 1 repetition"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(capsys, tmp_path, monkeypatch, argv, message):

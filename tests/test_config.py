@@ -43,6 +43,7 @@ def test_overrides_apply_with_types(tiny_values):
         ("ebt.step_size=0", "invalid value for ebt.step_size: 0.0"),
         ("ebt.descent_steps=0", "invalid value for ebt.descent_steps"),
         ("model.size=huge", "model.size: unknown size preset 'huge'; known presets: 4xs"),
+        ("model.architecture=rnn", "invalid value for model.architecture: 'rnn' (known architectures: ebt, transformer)"),
         ("model.heads=3", "invalid value for model.width: 32"),
         ("modality=smell", "unknown modality 'smell'; registered modalities: text"),
         ("trainer.limit_val_batches=0", "invalid value for trainer.limit_val_batches"),

@@ -1,10 +1,11 @@
 """`ebtlab bench`: the training cost of an EBT against its autoregressive baseline, measured here.
 
 For the config's context length S and for 2S, both models are built at the same size and fed the
-same real training batch. Each gets timed training steps (forward, backward, gradient clipping and
-the optimiser step; the median after warm-up steps), counted FLOPs per step, achieved FLOP/s as a
-fraction of this machine's fp32 matrix-multiply peak (timed in the same run), and the peak memory
-of one step. The report goes to runs/bench/version_<n>/bench.json and bench.md.
+same real training batch. A training step is the forward and backward passes, gradient clipping and
+the optimiser step, and its time is the median of several steps after warm-up steps. Each model
+also gets its counted FLOPs per step and its peak memory of one step. Achieved FLOP/s are reported
+as a fraction of this machine's fp32 matrix-multiply peak, timed in the same run. The report goes
+to runs/bench/version_<n>/bench.json and bench.md.
 """
 
 import dataclasses
@@ -107,8 +108,8 @@ def bench_model(model: PredictionModel, batch: dict, *, repetitions: int, warmup
     }
 
 
-def bench(config: RunConfig, modality_class: type[Modality], *, repetitions: int, warmup: int) -> tuple[Path, dict]:
-    """Measure the EBT of `config` and its baseline at S and 2S; write and return the report."""
+def bench(config: RunConfig, modality: Modality, *, repetitions: int, warmup: int) -> tuple[Path, dict]:
+    """Measure the EBT of `config` and its baseline at S and 2S on a prepared modality; write and return the report."""
     if config.model.architecture != "ebt":
         raise ConfigError(f"model.architecture: bench measures an EBT config against its baseline, not {config.model.architecture!r}")
     if repetitions < 1 or warmup < 0:
@@ -116,14 +117,13 @@ def bench(config: RunConfig, modality_class: type[Modality], *, repetitions: int
     device = bench_device(config)
     torch.set_grad_enabled(True)
 
-    modality = prepare_modality(config, modality_class)
     peak = matmul_peak_flops(device, repetitions=repetitions, warmup=warmup)
     log.info("fp32 matmul peak: %.1f GFLOP/s", peak / 1e9)
 
     contexts = []
     for context_length in (config.data.context_length, 2 * config.data.context_length):
         context_config = dataclasses.replace(config, data=dataclasses.replace(config.data, context_length=context_length))
-        context_modality = prepare_modality(context_config, modality_class, state=modality.state_dict())
+        context_modality = prepare_modality(context_config, type(modality), state=modality.state_dict())
         batch = next(iter(context_modality.datamodule(seed=config.seed).train_dataloader()))
         batch = {name: tensor.to(device) for name, tensor in batch.items()}
         built, models = {}, {}

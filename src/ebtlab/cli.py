@@ -63,18 +63,20 @@ def run_fit(args: argparse.Namespace) -> None:
 def run_compare(args: argparse.Namespace) -> None:
     from ebtlab.compare import compare, comparison_table
     from ebtlab.config import load_config
+    from ebtlab.run import prepare_modality
 
     config, modality_class = load_config(args.config, args.overrides)
-    run_dir, report = compare(config, modality_class)
+    run_dir, report = compare(config, prepare_modality(config, modality_class))
     print(f"\nComparison in {run_dir}:\n{comparison_table(report['models'])}")
 
 
 def run_bench(args: argparse.Namespace) -> None:
     from ebtlab.bench import bench, bench_table
     from ebtlab.config import load_config
+    from ebtlab.run import prepare_modality
 
     config, modality_class = load_config(args.config, args.overrides)
-    run_dir, report = bench(config, modality_class, repetitions=args.repetitions, warmup=args.warmup)
+    run_dir, report = bench(config, prepare_modality(config, modality_class), repetitions=args.repetitions, warmup=args.warmup)
     print(f"\nBench in {run_dir}:\n{bench_table(report)}")
 
 

@@ -2,7 +2,7 @@
 
 The baseline is built from the EBT's own config with `model.architecture=transformer`, so both
 models see the same modality, data order, batch size, number of steps (hence units seen),
-optimiser settings and model size. The run folder runs/<experiment>/version_<n>/ holds one
+optimiser settings and model size. The run folder runs/<experiment>/version_<n>/ contains one
 ordinary run folder per model (ebt/, transformer/) and the report: compare.md, compare.json and
 compare.png (validation loss against training FLOPs and against units seen).
 """
@@ -20,7 +20,7 @@ from ebtlab.cost import training_step_flops
 from ebtlab.errors import ConfigError
 from ebtlab.modality import Modality
 from ebtlab.plotting import Panel, save_line_plots
-from ebtlab.run import fit, next_run_dir, prepare_modality
+from ebtlab.run import fit, next_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,13 @@ def baseline_config(config: RunConfig) -> RunConfig:
     return dataclasses.replace(config, model=dataclasses.replace(config.model, architecture=BASELINE))
 
 
-def compare(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
-    """Train the EBT of `config` and its baseline; write the report and return its folder and data."""
+def compare(config: RunConfig, modality: Modality) -> tuple[Path, dict]:
+    """Train the EBT of `config` and its baseline on a prepared modality; write and return the report."""
     if config.model.architecture != "ebt":
         raise ConfigError(
             f"model.architecture: compare trains an EBT and derives its baseline, so the config must name "
             f"architecture ebt, not {config.model.architecture!r}"
         )
-    modality = prepare_modality(config, modality_class)
     if modality.build_prediction_head(config.model.shape().width) is None:
         raise ConfigError(f"modality {modality.name!r} provides no direct prediction head, so it has no baseline to compare with")
 
