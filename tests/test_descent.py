@@ -95,3 +95,59 @@ def test_learnable_step_size_receives_gradient():
 def test_plan_needs_a_step():
     with pytest.raises(ValueError, match="at least one step"):
         DescentPlan(landscapes=[], detach_between_steps=True, second_order=False)
+
+
+def test_final_energy_is_energy_of_last_candidate():
+    optimum = torch.zeros(1, 1, 2)
+    plan = DescentPlan(landscapes=[0, 0], detach_between_steps=True, second_order=False, final_energy=True)
+    result = descend(quadratic(optimum), torch.tensor([[[2.0, 0.0]]]), identity, 0.5, plan)
+    # y_2 = 1 - 0.5 * 1 = 0.5, so E(y_2) = 1/2 * 0.25
+    torch.testing.assert_close(result.final_energies, torch.tensor([[0.125]]))
+
+
+def test_accept_lower_never_raises_energy():
+    # Step size 2.5 on 1/2 ||p||^2 overshoots: y_k+1 = -1.5 y_k, so every plain step raises the energy.
+    generator = torch.Generator().manual_seed(0)
+    initial = torch.randn(3, 4, 5, generator=generator)
+    step_size = torch.where(torch.rand(3, 4, 1, generator=generator) < 0.5, 2.5, 0.5)  # some predictions converge
+    plan = DescentPlan(landscapes=[0] * 4, detach_between_steps=True, second_order=False, accept_lower=True, final_energy=True)
+    result = descend(quadratic(torch.zeros(3, 4, 5)), initial, identity, step_size, plan)
+    energies = torch.stack([*result.energies, result.final_energies])  # (K + 1, B, S)
+    assert torch.all(energies[1:] <= energies[:-1])
+    overshooting = step_size.squeeze(-1) == 2.5
+    torch.testing.assert_close(result.candidates[-1][overshooting], initial[overshooting])
+    assert torch.all(energies[-1][~overshooting] < energies[0][~overshooting])
+
+
+def test_accept_lower_needs_final_energy():
+    plan = DescentPlan(landscapes=[0], detach_between_steps=True, second_order=False, accept_lower=True)
+    with pytest.raises(ValueError, match="accept_lower needs final_energy"):
+        descend(quadratic(torch.zeros(1, 1, 2)), torch.ones(1, 1, 2), identity, 1.0, plan)
+
+
+def test_langevin_noise_on_all_updates_but_last():
+    optimum = torch.zeros(2, 3, 4)
+    initial = torch.randn(2, 3, 4)
+    plan = DescentPlan(landscapes=[0, 0], detach_between_steps=True, second_order=False, noise_std=3.0)
+    result = descend(quadratic(optimum), initial, identity, 0.5, plan, torch.Generator().manual_seed(7))
+    noise = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(7))
+    first = 0.5 * initial + 3.0 * noise
+    torch.testing.assert_close(result.candidates[0], first)
+    torch.testing.assert_close(result.candidates[1], 0.5 * first)
+
+
+@pytest.mark.parametrize(("last_step_only", "first_step_trains"), [(False, True), (True, False)])
+def test_truncated_second_order(last_step_only, first_step_trains):
+    weight = torch.tensor(2.0, requires_grad=True)
+
+    def energy(p, landscape):
+        return 0.5 * weight * p.pow(2).sum(dim=-1)
+
+    plan = DescentPlan(
+        landscapes=[0, 0], detach_between_steps=False, second_order=True, second_order_last_step_only=last_step_only
+    )
+    result = descend(energy, torch.ones(1, 1, 3), identity, 0.1, plan)
+    (first_gradient,) = torch.autograd.grad(result.candidates[0].sum(), weight, allow_unused=True, retain_graph=True)
+    assert (first_gradient is not None) == first_step_trains
+    (last_gradient,) = torch.autograd.grad(result.candidates[1].sum(), weight)
+    assert last_gradient != 0

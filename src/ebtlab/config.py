@@ -44,13 +44,31 @@ class ModelConfig:
 
 @dataclass
 class EBTConfig:
-    descent_steps: int = 2
+    descent_steps: int = 2  # steps in evaluation, and the most steps in training
+    min_training_descent_steps: int | None = None  # if set, each training batch draws K from [this, descent_steps]
     landscapes: Literal["per_step", "shared"] = "per_step"
     step_size: float = 500.0
     step_size_learnable: bool = True
     step_size_lr_multiplier: float = 1500.0  # learning rate of the step size over the base rate
+    random_step_size: bool = False  # in training, draw each prediction's step size from [step_size/2, 2*step_size]
     detach_between_steps: bool = True
+    second_order_last_step_only: bool = False  # build the second-order graph only for the last step
+    langevin_noise_std: float = 0.0  # noise added to the candidate by every training update but the last
+    replay_buffer_rows: int = 0  # rows of final candidates kept on the CPU to restart from; 0 turns it off
+    replay_share: float = 0.5  # replayed rows added to each training batch, as a share of the batch size
     loss_over_steps: Literal["mean", "last"] = "mean"
+
+
+@dataclass
+class ThinkingConfig:
+    """How an EBT predicts at evaluation, thinking and generation time."""
+
+    descent_steps: int | None = None  # None: the trained model's ebt.descent_steps
+    step_size: float | None = None  # None: the model's step size
+    candidates: int = 1  # N descents from different random starts per prediction
+    selection: Literal["lowest_energy", "largest_drop"] = "lowest_energy"  # how the best of N is chosen
+    accept_lower: bool = False  # keep a descent step only where it lowers the energy
+    langevin_noise_std: float = 0.0
 
 
 @dataclass
@@ -80,6 +98,7 @@ class RunConfig:
     ebt: EBTConfig = field(default_factory=EBTConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    thinking: ThinkingConfig = field(default_factory=ThinkingConfig)
     data: Any = field(default_factory=dict)  # validated by the modality's config_class
 
 
@@ -179,6 +198,22 @@ def check_values(config: RunConfig) -> None:
     _require(config.ebt.descent_steps > 0, "ebt.descent_steps", config.ebt.descent_steps, "expected at least 1")
     _require(config.ebt.step_size > 0, "ebt.step_size", config.ebt.step_size, "expected a positive step size")
     _require(config.ebt.step_size_lr_multiplier >= 0, "ebt.step_size_lr_multiplier", config.ebt.step_size_lr_multiplier, "expected >= 0")
+    minimum = config.ebt.min_training_descent_steps
+    _require(
+        minimum is None or 1 <= minimum <= config.ebt.descent_steps,
+        "ebt.min_training_descent_steps",
+        minimum,
+        f"expected null or 1..ebt.descent_steps={config.ebt.descent_steps}",
+    )
+    _require(config.ebt.langevin_noise_std >= 0, "ebt.langevin_noise_std", config.ebt.langevin_noise_std, "expected >= 0")
+    _require(config.ebt.replay_buffer_rows >= 0, "ebt.replay_buffer_rows", config.ebt.replay_buffer_rows, "expected >= 0")
+    _require(0 < config.ebt.replay_share <= 1, "ebt.replay_share", config.ebt.replay_share, "expected a share in (0, 1]")
+    _require(not (config.ebt.random_step_size and config.ebt.step_size_learnable), "ebt.random_step_size", True, "a random step size cannot also be learnable; set ebt.step_size_learnable=false")
+    thinking = config.thinking
+    _require(thinking.descent_steps is None or thinking.descent_steps > 0, "thinking.descent_steps", thinking.descent_steps, "expected null or at least 1")
+    _require(thinking.step_size is None or thinking.step_size > 0, "thinking.step_size", thinking.step_size, "expected null or a positive step size")
+    _require(thinking.candidates > 0, "thinking.candidates", thinking.candidates, "expected at least 1")
+    _require(thinking.langevin_noise_std >= 0, "thinking.langevin_noise_std", thinking.langevin_noise_std, "expected >= 0")
     _require(config.optim.lr > 0, "optim.lr", config.optim.lr, "expected a positive learning rate")
     _require(config.optim.weight_decay >= 0, "optim.weight_decay", config.optim.weight_decay, "expected >= 0")
     _require(config.optim.warmup_steps >= 0, "optim.warmup_steps", config.optim.warmup_steps, "expected >= 0")

@@ -51,7 +51,8 @@ def test_fixed_step_size_has_no_group(kjv_modality, tiny_values):
 def test_landscapes_per_step_or_shared(kjv_modality, tiny_values, landscapes, count, plan):
     model, _ = make_model(kjv_modality, tiny_values, ebt={"descent_steps": 3, "landscapes": landscapes})
     assert model.energy_network.landscape.landscapes == count
-    assert model.landscape_of_step == plan
+    assert [model.landscape_of_step(k) for k in range(3)] == plan
+    assert model.landscape_of_step(5) == plan[-1]
 
 
 @pytest.mark.parametrize("loss_over_steps", ["mean", "last"])
@@ -88,8 +89,8 @@ def test_evaluation_descent_is_reproducible_and_graph_free(kjv_modality, tiny_va
     model, _ = make_model(kjv_modality, tiny_values)
     batch = first_batch(kjv_modality, "validation")
     with torch.no_grad():
-        first = model.descend(batch, second_order=False, generator=torch.Generator().manual_seed(5))
-        second = model.descend(batch, second_order=False, generator=torch.Generator().manual_seed(5))
+        first = model.think(batch, model.thinking, torch.Generator().manual_seed(5))
+        second = model.think(batch, model.thinking, torch.Generator().manual_seed(5))
     torch.testing.assert_close(first.candidates[-1], second.candidates[-1])
     assert not first.candidates[-1].requires_grad
     assert all(parameter.grad is None for parameter in model.parameters())
@@ -120,10 +121,113 @@ def test_validation_starts_from_seeded_candidates(kjv_modality, tiny_values):
     def evaluate(module):
         module.on_validation_epoch_start()
         with torch.no_grad():
-            return module.descend(batch, second_order=False, generator=module.validation_generator).candidates[0]
+            return module.think(batch, module.thinking, module.validation_generator).candidates[0]
 
     first = evaluate(model)
     assert torch.equal(evaluate(model), first)
     # The first update p_0 - step_size * dE/dp_0 keeps the initial candidate only through the
     # softmax p_0, whose entries are near 1/V, so the seeds differ by little, but they differ.
     assert not torch.equal(evaluate(other_seed), first)
+
+
+SYSTEM_2 = {
+    "descent_steps": 3,
+    "min_training_descent_steps": 2,
+    "landscapes": "shared",
+    "step_size": 5.0,
+    "step_size_learnable": False,
+    "random_step_size": True,
+    "detach_between_steps": False,
+    "second_order_last_step_only": True,
+    "langevin_noise_std": 3.0,
+    "replay_buffer_rows": 8,
+    "replay_share": 0.5,
+    "loss_over_steps": "last",
+}
+
+
+def test_random_step_count_within_range(kjv_modality, tiny_values):
+    model, _ = make_model(kjv_modality, tiny_values, ebt=SYSTEM_2)
+    counts = {model.training_steps() for _ in range(50)}
+    assert counts == {2, 3}
+
+
+def test_random_step_size_within_range(kjv_modality, tiny_values):
+    model, _ = make_model(kjv_modality, tiny_values, ebt=SYSTEM_2)
+    step_sizes = model.training_step_size(torch.zeros(64, 16, dtype=torch.long))
+    assert step_sizes.shape == (64, 16, 1)
+    assert step_sizes.min() >= 2.5
+    assert step_sizes.max() <= 10.0
+    assert step_sizes.std() > 1.0
+
+
+def test_fixed_step_size_is_scalar(kjv_modality, tiny_values):
+    model, _ = make_model(kjv_modality, tiny_values)
+    assert model.training_step_size(torch.zeros(4, 16, dtype=torch.long)).shape == ()
+
+
+def test_system_2_training_replays_final_candidates(kjv_modality, tiny_values):
+    model, _ = make_model(kjv_modality, tiny_values, ebt=SYSTEM_2)
+    batch = first_batch(kjv_modality)
+    rows = batch["target"].shape[0]
+    loss, losses, result = model.unrolled_losses(batch)
+    loss.backward()
+    assert len(model.replay_buffer) == rows
+    assert len(losses) in (2, 3)
+    torch.testing.assert_close(loss, losses[-1])
+    assert torch.equal(model.replay_buffer.rows["candidate"][:rows], result.candidates[-1].detach())
+
+    _, _, replayed = model.unrolled_losses(batch)
+    assert replayed.candidates[-1].shape[0] == rows + rows // 2
+    assert len(model.replay_buffer) == model.replay_buffer.capacity
+
+
+def test_system_2_training_lowers_loss(kjv_modality, tiny_values):
+    model, _ = make_model(kjv_modality, tiny_values, ebt=SYSTEM_2, optim={"warmup_steps": 0})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batch = first_batch(kjv_modality)
+    losses = []
+    for _ in range(15):
+        loss = model.training_loss(batch)
+        losses.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert sum(losses[-3:]) / 3 < losses[0] - 0.5
+
+
+@pytest.mark.parametrize(
+    "thinking",
+    [
+        {"descent_steps": 4},
+        {"step_size": 100.0},
+        {"candidates": 3},
+        {"candidates": 3, "selection": "largest_drop"},
+        {"accept_lower": True},
+        {"langevin_noise_std": 1.0, "descent_steps": 3},
+    ],
+    ids=lambda thinking: ",".join(f"{key}={value}" for key, value in thinking.items()),
+)
+def test_thinking_options_run(kjv_modality, tiny_values, thinking):
+    model, _ = make_model(kjv_modality, tiny_values, thinking=thinking)
+    batch = first_batch(kjv_modality, "validation")
+    with torch.no_grad():
+        best = model.think(batch, model.thinking, torch.Generator().manual_seed(0))
+    steps = thinking.get("descent_steps", 2)
+    assert len(best.candidates) == len(best.energies) == steps
+    assert best.added == thinking.get("candidates", 1)
+    assert all(torch.isfinite(energy).all() for energy in best.energies)
+    assert len(model.validation_losses) == steps
+    if thinking.get("accept_lower"):
+        assert torch.all(best.energies[-1] <= best.energies[0])
+
+
+def test_observed_stream_computed_once_for_all_candidates(kjv_modality, tiny_values, monkeypatch):
+    model, _ = make_model(kjv_modality, tiny_values, ebt={"landscapes": "shared"}, thinking={"candidates": 4, "descent_steps": 3})
+    calls = []
+    observe = model.energy_network.observe
+    monkeypatch.setattr(model.energy_network, "observe", lambda *args: calls.append(args[1]) or observe(*args))
+    with torch.no_grad():
+        model.think(first_batch(kjv_modality, "validation"), model.thinking)
+    assert calls == [0]

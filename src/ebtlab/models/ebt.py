@@ -7,12 +7,14 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from ebtlab.config import EBTConfig, ModelConfig, OptimConfig, RunConfig
-from ebtlab.descent import DescentPlan, DescentResult, descend
+from ebtlab.config import EBTConfig, ModelConfig, OptimConfig, RunConfig, ThinkingConfig
+from ebtlab.descent import DescentPlan, DescentResult, EnergyFn, descend
 from ebtlab.energy import AutoregressiveEnergyTransformer
 from ebtlab.modality import Modality
 from ebtlab.models.base import PredictionModel
 from ebtlab.nn.init import initialize_weights
+from ebtlab.replay import ReplayBuffer
+from ebtlab.thinking import BestOfN
 
 # A learnable step size is clamped here so that a bad update cannot turn descent into ascent.
 MIN_STEP_SIZE = 1e-4
@@ -22,10 +24,12 @@ class EnergyBasedTransformer(PredictionModel):
     """Predicts by gradient descent on a learned energy, trained through the unrolled descent.
 
     Each descent step uses a landscape: its own learned landscape token with
-    `landscapes="per_step"` (the System 1 recipe), or one shared token. Training unrolls
-    `descent_steps` steps with second-order gradients and applies the modality's task loss
-    to the candidate after each step. Evaluation runs the same descent with gradients
-    enabled but without second-order graphs; run the Trainer with `inference_mode=False`.
+    `landscapes="per_step"` (the System 1 recipe), or one shared token (System 2). Training
+    unrolls the descent with second-order gradients and applies the modality's task loss to
+    the candidate after each step. Evaluation thinks as the `thinking` config says: more or
+    fewer steps, best of N candidates by energy, accept-lower, Langevin noise. It runs with
+    gradients enabled but without second-order graphs; run the Trainer with
+    `inference_mode=False`.
     """
 
     def __init__(
@@ -34,29 +38,30 @@ class EnergyBasedTransformer(PredictionModel):
         *,
         model: ModelConfig,
         ebt: EBTConfig,
+        thinking: ThinkingConfig,
         optim: OptimConfig,
         max_steps: int,
         seed: int,
     ):
         super().__init__(modality, optim=optim, max_steps=max_steps, seed=seed)
         self.recipe = ebt
+        self.thinking = thinking
 
         shape = model.shape()
         self.encoder = modality.build_encoder(shape.width)
         self.candidate_space = modality.build_candidate_space(shape.width)
-        landscapes = ebt.descent_steps if ebt.landscapes == "per_step" else 1
-        self.landscape_of_step = [k if ebt.landscapes == "per_step" else 0 for k in range(ebt.descent_steps)]
         self.energy_network = AutoregressiveEnergyTransformer(
             layers=shape.layers,
             width=shape.width,
             heads=shape.heads,
             max_context=modality.context_length,
-            landscapes=landscapes,
+            landscapes=ebt.descent_steps if ebt.landscapes == "per_step" else 1,
             attention=model.attention,
         )
         initialize_weights(self)
         self.step_size = nn.Parameter(torch.tensor(float(ebt.step_size)), requires_grad=ebt.step_size_learnable)
-        self.validation_losses = nn.ModuleList(MeanMetric() for _ in range(ebt.descent_steps))
+        self.replay_buffer = ReplayBuffer(ebt.replay_buffer_rows) if ebt.replay_buffer_rows else None
+        self.validation_losses = nn.ModuleList(MeanMetric() for _ in range(self.thinking_steps(thinking)))
         self.validation_generator: torch.Generator | None = None
 
     @classmethod
@@ -65,47 +70,111 @@ class EnergyBasedTransformer(PredictionModel):
             modality,
             model=config.model,
             ebt=config.ebt,
+            thinking=config.thinking,
             optim=config.optim,
             max_steps=config.trainer.max_steps,
             seed=config.seed,
         )
 
-    def descend(self, batch: dict, *, second_order: bool, generator: torch.Generator | None = None) -> DescentResult:
-        """Run energy descent from fresh initial candidates for every position of the batch."""
-        observed = self.encoder(batch["observed"])  # (B, S, D)
-        initial = self.candidate_space.initial(batch["target"], generator)  # (B, S, C)
-        energy_of_embedding = self.energy_network.energy_function(observed)
+    def landscape_of_step(self, k: int) -> int:
+        """Return the landscape of descent step k; steps beyond the trained ones use the last landscape."""
+        return min(k, self.energy_network.landscape.landscapes - 1)
+
+    def thinking_steps(self, thinking: ThinkingConfig) -> int:
+        return thinking.descent_steps or self.recipe.descent_steps
+
+    def energy_function(self, observed: torch.Tensor) -> EnergyFn:
+        """Return E(normalized candidate (B, S, C), landscape) -> (B, S) for observed units.
+
+        The observed stream is computed once per landscape and shared by every later call.
+        """
+        energy_of_embedding = self.energy_network.energy_function(self.encoder(observed))
 
         def energy(normalized: torch.Tensor, landscape: int) -> torch.Tensor:
             return energy_of_embedding(self.candidate_space(normalized), landscape)  # (B, S)
 
-        plan = DescentPlan(
-            landscapes=self.landscape_of_step,
-            detach_between_steps=self.recipe.detach_between_steps,
-            second_order=second_order,
-        )
+        return energy
+
+    def training_step_size(self, target: torch.Tensor) -> torch.Tensor:
+        """Return the step size of a training descent, one per prediction (B, S, 1) if it is random."""
         step_size = self.step_size.clamp(min=MIN_STEP_SIZE)
-        return descend(energy, initial, self.candidate_space.normalize, step_size, plan)
+        if not self.recipe.random_step_size:
+            return step_size
+        # Uniform in [step_size / 2, 2 * step_size] for every prediction.
+        return step_size * (0.5 + 1.5 * torch.rand(*target.shape, 1, device=target.device))
+
+    def training_steps(self) -> int:
+        """Return K for one training batch: drawn from [min, max] if the recipe randomises it."""
+        low = self.recipe.min_training_descent_steps
+        if low is None:
+            return self.recipe.descent_steps
+        return int(torch.randint(low, self.recipe.descent_steps + 1, ()))
+
+    def with_replay(self, batch: dict) -> tuple[dict, torch.Tensor]:
+        """Return the batch with replayed rows appended, and the initial candidates of all its rows.
+
+        Fresh rows start from the candidate space's random initial candidates; replayed rows
+        restart from their stored final candidates.
+        """
+        initial = self.candidate_space.initial(batch["target"])  # (B, S, C)
+        if self.replay_buffer is None or len(self.replay_buffer) == 0:
+            return batch, initial
+        count = max(1, round(self.recipe.replay_share * batch["target"].shape[0]))
+        replayed = self.replay_buffer.sample(count, initial.device)
+        batch = {name: torch.cat((batch[name], replayed[name])) for name in ("observed", "target")}
+        return batch, torch.cat((initial, replayed["candidate"]))
 
     def training_loss(self, batch: dict) -> torch.Tensor:
         return self.unrolled_losses(batch)[0]
 
     def unrolled_losses(self, batch: dict) -> tuple[torch.Tensor, list[torch.Tensor], DescentResult]:
         """Return the training loss, the task loss after each descent step, and the descent."""
-        result = self.descend(batch, second_order=True)
+        batch, initial = self.with_replay(batch)
+        plan = DescentPlan(
+            landscapes=[self.landscape_of_step(k) for k in range(self.training_steps())],
+            detach_between_steps=self.recipe.detach_between_steps,
+            second_order=True,
+            second_order_last_step_only=self.recipe.second_order_last_step_only,
+            noise_std=self.recipe.langevin_noise_std,
+        )
+        step_size = self.training_step_size(batch["target"])
+        result = descend(self.energy_function(batch["observed"]), initial, self.candidate_space.normalize, step_size, plan)
+        if self.replay_buffer is not None:
+            self.replay_buffer.add(batch["observed"], batch["target"], result.candidates[-1])
         losses = [self.modality.loss(candidate, batch["target"]) for candidate in result.candidates]
         loss = torch.stack(losses).mean() if self.recipe.loss_over_steps == "mean" else losses[-1]
         return loss, losses, result
 
+    def think(self, batch: dict, thinking: ThinkingConfig, generator: torch.Generator | None = None) -> BestOfN:
+        """Predict every unit of the batch as `thinking` says; return the best candidates per step.
+
+        The N candidates descend one after another on one energy function, so the observed
+        stream is computed once per landscape for all of them.
+        """
+        energy = self.energy_function(batch["observed"])
+        plan = DescentPlan(
+            landscapes=[self.landscape_of_step(k) for k in range(self.thinking_steps(thinking))],
+            detach_between_steps=True,
+            second_order=False,
+            noise_std=thinking.langevin_noise_std,
+            accept_lower=thinking.accept_lower,
+            final_energy=True,
+        )
+        step_size = thinking.step_size or self.step_size.detach().clamp(min=MIN_STEP_SIZE)
+        best = BestOfN(thinking.selection)
+        for _ in range(thinking.candidates):
+            initial = self.candidate_space.initial(batch["target"], generator)  # (B, S, C)
+            best.add(descend(energy, initial, self.candidate_space.normalize, step_size, plan, generator))
+        return best
+
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
         loss, losses, result = self.unrolled_losses(batch)
-        target = batch["target"]
-        mask = self.modality.scored_mask(target)  # (B, S)
-        batch_size = target.shape[0]
+        batch_size = batch["target"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         for k, (step_loss, energy) in enumerate(zip(losses, result.energies), start=1):
             self.log(f"train/loss_step_{k}", step_loss, batch_size=batch_size)
-            self.log(f"train/energy_step_{k}", energy[mask].mean(), batch_size=batch_size)
+            # The energy that step k starts from, averaged over every prediction of the batch.
+            self.log(f"train/energy_before_step_{k}", energy.mean(), batch_size=batch_size)
         self.log("train/step_size", self.step_size.detach(), batch_size=batch_size)
         return loss
 
@@ -116,18 +185,18 @@ class EnergyBasedTransformer(PredictionModel):
             metric.reset()
 
     def validation_step(self, batch: dict, batch_index: int) -> None:
-        result = self.descend(batch, second_order=False, generator=self.validation_generator)
         target = batch["target"]
         mask = self.modality.scored_mask(target)
         units = int(mask.sum())
         if units == 0:
             return
 
-        for k, (candidate, energy) in enumerate(zip(result.candidates, result.energies), start=1):
+        best = self.think(batch, self.thinking, self.validation_generator)
+        for k, (candidate, energy) in enumerate(zip(best.candidates, best.energies), start=1):
             loss = self.modality.loss(candidate, target)
             self.validation_losses[k - 1].update(loss, weight=units)
             self.log(f"val/energy_step_{k}", energy[mask].mean(), batch_size=units)
-        self.log_prediction_metrics(result.candidates[-1], batch, batch_index)
+        self.log_prediction_metrics(best.candidates[-1], batch, batch_index)
 
     def on_validation_epoch_end(self) -> None:
         step_losses = [metric.compute() for metric in self.validation_losses]
