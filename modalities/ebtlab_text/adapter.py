@@ -14,8 +14,11 @@ from torch.nn import functional as F
 
 from ebtlab.modality import CandidateSpace, Modality
 from ebtlab.errors import ConfigError
-from ebtlab_text.corpus import load_splits
-from ebtlab_text.data import IGNORE_INDEX, TextDataModule, encode_documents
+from torch.utils.data import DataLoader
+
+from ebtlab_text.corpus import file_documents, load_splits
+from ebtlab_text.data import IGNORE_INDEX, TextDataModule, encode_documents, window_loader
+from ebtlab_text.shifted import american_standard_chapters, python_docstrings, python_source
 from ebtlab_text.tokenizer import tokenizer_from_json, tokenizer_to_json, train_tokenizer
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,7 @@ MIN_VOCAB_SIZE = 258
 @dataclass
 class TextDataConfig:
     files: list[str] = field(default_factory=list)  # UTF-8 text files; empty: the King James Bible
+    evaluation_files: list[str] = field(default_factory=list)  # extra UTF-8 files that `ebtlab think` evaluates on
     vocab_size: int = 1024
     context_length: int = 64  # tokens per training sequence
     batch_size: int = 32
@@ -130,6 +134,25 @@ class TextModality(Modality):
     def loss(self, candidate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         # candidate: (B, S, V) logits, target: (B, S)
         return F.cross_entropy(candidate.flatten(0, 1), target.flatten(), ignore_index=IGNORE_INDEX)
+
+    def unit_losses(self, candidate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # candidate: (B, S, V) logits, target: (B, S) -> (B, S), zero at ignored positions
+        return F.cross_entropy(candidate.transpose(1, 2), target, ignore_index=IGNORE_INDEX, reduction="none")
+
+    def evaluation_sets(self) -> dict[str, DataLoader]:
+        """Return the KJV validation split, the shipped shifted sets, then each of data.evaluation_files."""
+        documents = {
+            "kjv_validation" if not self.config.files else "validation": self.splits.validation,
+            "asv_bible": american_standard_chapters(),
+            "python_docstrings": python_docstrings(),
+            "python_code": python_source(),
+        }
+        for name in self.config.evaluation_files:
+            documents[Path(name).name] = file_documents([name], key="data.evaluation_files")
+        return {
+            name: window_loader(encode_documents(self.tokenizer, texts), self.tokenizer.pad_token_id, self.config.context_length, self.config.batch_size)
+            for name, texts in documents.items()
+        }
 
     def metrics(self, candidate: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         mask = self.scored_mask(target)

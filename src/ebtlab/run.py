@@ -169,8 +169,8 @@ def fit(
     return run_dir, metrics
 
 
-def validate(checkpoint_path: Path, overrides: list[str]) -> dict:
-    """Evaluate a checkpoint on its run's validation split; return the metrics."""
+def load_model(checkpoint_path: Path, overrides: list[str]) -> tuple[PredictionModel, RunConfig]:
+    """Rebuild the model of a checkpoint, with its config plus `overrides`, and load its weights."""
     checkpoint = read_checkpoint(checkpoint_path)
     run_state = checkpoint[RUN_STATE_KEY]
     values = OmegaConf.to_container(OmegaConf.merge(run_state["config"], parse_overrides(overrides)))
@@ -183,7 +183,13 @@ def validate(checkpoint_path: Path, overrides: list[str]) -> dict:
         details = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
         reason = details[0] if details else str(error).strip()
         raise CheckpointError(f"checkpoint {checkpoint_path} does not fit the model of its config: {reason}") from None
+    model.eval()
+    return model, config
 
+
+def validate(checkpoint_path: Path, overrides: list[str]) -> dict:
+    """Evaluate a checkpoint on its run's validation split; return the metrics."""
+    model, config = load_model(checkpoint_path, overrides)
     trainer = build_trainer(config.trainer, enable_progress_bar=False)
-    (metrics,) = trainer.validate(model, datamodule=modality.datamodule(seed=config.seed), verbose=False)
+    (metrics,) = trainer.validate(model, datamodule=model.modality.datamodule(seed=config.seed), verbose=False)
     return dict(sorted(metrics.items()))

@@ -3,6 +3,8 @@
 Notation: B batch, S units per sequence, D model width, C candidate width, K descent steps.
 """
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 from torchmetrics import MeanMetric
@@ -16,6 +18,8 @@ from ebtlab.nn.init import initialize_weights
 from ebtlab.replay import ReplayBuffer
 from ebtlab.thinking import BestOfN
 
+# Checkpoint key of the replay buffer's rows, restored on resume.
+REPLAY_BUFFER_KEY = "replay_buffer"
 # A learnable step size is clamped here so that a bad update cannot turn descent into ascent.
 MIN_STEP_SIZE = 1e-4
 
@@ -145,14 +149,9 @@ class EnergyBasedTransformer(PredictionModel):
         loss = torch.stack(losses).mean() if self.recipe.loss_over_steps == "mean" else losses[-1]
         return loss, losses, result
 
-    def think(self, batch: dict, thinking: ThinkingConfig, generator: torch.Generator | None = None) -> BestOfN:
-        """Predict every unit of the batch as `thinking` says; return the best candidates per step.
-
-        The N candidates descend one after another on one energy function, so the observed
-        stream is computed once per landscape for all of them.
-        """
-        energy = self.energy_function(batch["observed"])
-        plan = DescentPlan(
+    def thinking_plan(self, thinking: ThinkingConfig) -> DescentPlan:
+        """Return the inference descent that `thinking` describes, with a final energy evaluation."""
+        return DescentPlan(
             landscapes=[self.landscape_of_step(k) for k in range(self.thinking_steps(thinking))],
             detach_between_steps=True,
             second_order=False,
@@ -160,12 +159,35 @@ class EnergyBasedTransformer(PredictionModel):
             accept_lower=thinking.accept_lower,
             final_energy=True,
         )
+
+    def think_candidates(self, batch: dict, thinking: ThinkingConfig, generator: torch.Generator | None = None) -> Iterator[BestOfN]:
+        """Descend the N candidates of `thinking` one after another; yield the best-of-n after each.
+
+        All N descend on one energy function, so the observed stream is computed once per
+        landscape for all of them.
+        """
+        energy = self.energy_function(batch["observed"])
+        plan = self.thinking_plan(thinking)
         step_size = thinking.step_size or self.step_size.detach().clamp(min=MIN_STEP_SIZE)
         best = BestOfN(thinking.selection)
         for _ in range(thinking.candidates):
             initial = self.candidate_space.initial(batch["target"], generator)  # (B, S, C)
             best.add(descend(energy, initial, self.candidate_space.normalize, step_size, plan, generator))
+            yield best
+
+    def think(self, batch: dict, thinking: ThinkingConfig, generator: torch.Generator | None = None) -> BestOfN:
+        """Predict every unit of the batch as `thinking` says; return the best candidates per step."""
+        for best in self.think_candidates(batch, thinking, generator):
+            pass
         return best
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.replay_buffer is not None:
+            checkpoint[REPLAY_BUFFER_KEY] = self.replay_buffer.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self.replay_buffer is not None and REPLAY_BUFFER_KEY in checkpoint:
+            self.replay_buffer.load_state_dict(checkpoint[REPLAY_BUFFER_KEY])
 
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
         loss, losses, result = self.unrolled_losses(batch)
