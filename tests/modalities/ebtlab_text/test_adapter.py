@@ -71,3 +71,19 @@ def test_describe_decodes_prediction(kjv_modality):
 def test_rejects_impossible_data_config(field, value, message):
     with pytest.raises(ConfigError, match=message):
         TextModality(TextDataConfig(**{field: value}))
+
+
+def test_unit_losses_average_to_loss(kjv_modality):
+    logits = torch.randn(2, 5, kjv_modality.vocab_size)
+    target = torch.randint(0, kjv_modality.vocab_size, (2, 5))
+    target[1, 3:] = IGNORE_INDEX
+    unit_losses = kjv_modality.unit_losses(logits, target)
+    assert unit_losses.shape == (2, 5)
+    mask = kjv_modality.scored_mask(target)
+    torch.testing.assert_close(unit_losses[mask].mean(), kjv_modality.loss(logits, target))
+    assert torch.all(unit_losses[~mask] == 0)
+
+
+def test_prediction_head_gives_logits(kjv_modality):
+    head = kjv_modality.build_prediction_head(width=8)
+    assert head(torch.randn(2, 3, 8)).shape == (2, 3, kjv_modality.vocab_size)
