@@ -145,8 +145,29 @@ def test_two_part_second_order_needs_no_math_backend():
     assert second.abs().sum() > 0
 
 
-def test_candidate_count_must_match_prefix():
+def test_more_candidates_than_observed_units_rejected():
     network = make_network()
     prefix = network.observe(torch.randn(1, 4, D), 0)
-    with pytest.raises(ValueError, match="3 candidates do not match a prefix of 4 observed units"):
-        network.candidate_energies(prefix, torch.randn(1, 3, D))
+    with pytest.raises(ValueError, match="5 candidates need at least 5 observed units, the prefix has 4"):
+        network.candidate_energies(prefix, torch.randn(1, 5, D))
+
+
+def test_fewer_candidates_score_the_last_units():
+    network = make_network()
+    observed, candidate = torch.randn(2, 6, D), torch.randn(2, 6, D)
+    prefix = network.observe(observed, 1)
+    full = network.candidate_energies(prefix, candidate)  # (2, 6)
+    torch.testing.assert_close(network.candidate_energies(prefix, candidate[:, -2:]), full[:, -2:])
+    torch.testing.assert_close(network.candidate_energies(prefix, candidate[:, -1:]), full[:, -1:])
+
+
+def test_incremental_prefix_equals_full_prefix():
+    network = make_network()
+    observed = torch.randn(2, 7, D)
+    full = network.observe(observed, 1)
+    cache = network.observe(observed[:, :3], 1)
+    for unit in range(3, 7):
+        cache = network.observe(observed[:, unit : unit + 1], 1, cache)
+    assert cache.length == full.length == 8
+    for cached, recomputed in zip(cache.keys + cache.values, full.keys + full.values):
+        torch.testing.assert_close(cached, recomputed, rtol=0, atol=1e-5)

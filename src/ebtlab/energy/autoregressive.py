@@ -24,14 +24,13 @@ Two implementations give the same energies:
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ebtlab.nn import LandscapeEmbedding, RMSNorm, RotaryEmbedding, TransformerBlock
+from ebtlab.nn import KeysValuesCache, LandscapeEmbedding, RMSNorm, RotaryEmbedding, TransformerBlock
 from ebtlab.nn.attention import AttentionPattern, masked_attention
 
 AttentionMode = Literal["two_part", "masked"]
@@ -49,38 +48,23 @@ def observed_candidate_mask(context: int, device: torch.device | None = None) ->
     return prefix_causal | candidate_sees_prefix | candidate_sees_itself
 
 
-@dataclass
-class PrefixKeysValues:
-    """Rotated keys and values of the prefix stream at every layer, each (B, H, P, hd)."""
-
-    keys: list[torch.Tensor]
-    values: list[torch.Tensor]
-
-
-def recording_causal_attention(keys: list[torch.Tensor], values: list[torch.Tensor]) -> AttentionPattern:
-    """Return causal attention that also appends each call's keys and values to the given lists."""
-
-    def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        keys.append(k)
-        values.append(v)
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-
-    return attend
-
-
 def candidate_attention(prefix_keys: torch.Tensor, prefix_values: torch.Tensor) -> AttentionPattern:
     """Return the candidate stream's attention: prefix keys up to each candidate's slot, plus itself.
 
-    Candidate i attends to prefix tokens 0..i + 1 (the landscape token and observed units 0..i). The
-    masked upper triangle of the (S, P) score matrix is still computed, S^2 / 2 of work.
+    The S candidates predict the units after the last S observed units of a prefix of P tokens,
+    so candidate i sits at slot j = P - 1 - S + i and attends prefix tokens 0..j + 1 (the
+    landscape token and observed units 0..j). With S = P - 1 that is every observed unit's
+    candidate. The masked part of the (S, P) score matrix is still computed.
     """
 
     def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         # q, k, v: (B, H, S, hd) of the candidates
         context, prefix = q.shape[2], prefix_keys.shape[2]
+        first_slot = prefix - 1 - context
         scale = q.shape[-1] ** -0.5
         prefix_scores = q @ prefix_keys.transpose(-2, -1) * scale  # (B, H, S, P)
-        visible = torch.arange(prefix, device=q.device)[None, :] <= torch.arange(context, device=q.device)[:, None] + 1
+        slots = torch.arange(context, device=q.device)[:, None] + first_slot
+        visible = torch.arange(prefix, device=q.device)[None, :] <= slots + 1
         prefix_scores = prefix_scores.masked_fill(~visible, float("-inf"))
         self_scores = (q * k).sum(dim=-1, keepdim=True) * scale  # (B, H, S, 1)
         weights = torch.softmax(torch.cat((prefix_scores, self_scores), dim=-1), dim=-1)  # (B, H, S, P + 1)
@@ -116,30 +100,38 @@ class AutoregressiveEnergyTransformer(nn.Module):
         if context > self.max_context:
             raise ValueError(f"context of {context} units exceeds the model's max_context of {self.max_context}")
 
-    def observe(self, observed: torch.Tensor, landscape: int) -> PrefixKeysValues:
-        """Run the prefix stream [landscape, observed units] and keep its keys and values."""
-        # observed: (B, S, D) embedded units
+    def observe(self, observed: torch.Tensor, landscape: int, cache: KeysValuesCache | None = None) -> KeysValuesCache:
+        """Run the prefix stream [landscape, observed units] and keep its keys and values.
+
+        With a cache from an earlier call on the same landscape, `observed` continues that
+        sequence and only the new units are computed: the cache is extended and returned.
+        """
+        # observed: (B, S, D) embedded units, new ones if a cache is given
         B, S, D = observed.shape
-        self._check_context(S)
-        x = torch.cat((self.landscape(landscape, B), observed), dim=1)  # (B, P, D)
-        positions = torch.arange(S + 1, device=x.device)  # (P,)
-        prefix = PrefixKeysValues(keys=[], values=[])
-        for block in self.blocks[:-1]:
-            x = block(x, self.rotary, positions, recording_causal_attention(prefix.keys, prefix.values))
+        cache = cache if cache is not None else KeysValuesCache()
+        start = cache.length
+        x = observed if start else torch.cat((self.landscape(landscape, B), observed), dim=1)  # (B, L, D)
+        self._check_context(start + x.shape[1] - 1)
+        positions = torch.arange(start, start + x.shape[1], device=x.device)  # (L,)
+        for layer, block in enumerate(self.blocks[:-1]):
+            x = block(x, self.rotary, positions, cache.attention(layer))
         # The last layer's prefix output is never read, only its keys and values.
         last = self.blocks[-1].attention
         _, k, v = last.project(self.blocks[-1].attention_norm(x), self.rotary, positions)
-        prefix.keys.append(k)
-        prefix.values.append(v)
-        return prefix
+        cache.append(len(self.blocks) - 1, k, v)
+        return cache
 
-    def candidate_energies(self, prefix: PrefixKeysValues, candidate: torch.Tensor) -> torch.Tensor:
-        """Return the energy of each candidate given the prefix stream from `observe`."""
+    def candidate_energies(self, prefix: KeysValuesCache, candidate: torch.Tensor) -> torch.Tensor:
+        """Return the energy of each candidate given the prefix stream from `observe`.
+
+        The S candidates predict the units after the last S observed units of the prefix.
+        """
         # candidate: (B, S, D) embedded candidates
         S = candidate.shape[1]
-        if prefix.keys[0].shape[2] != S + 1:
-            raise ValueError(f"{S} candidates do not match a prefix of {prefix.keys[0].shape[2] - 1} observed units")
-        positions = torch.arange(S, device=candidate.device) + 2  # (S,)
+        observed = prefix.length - 1
+        if S > observed:
+            raise ValueError(f"{S} candidates need at least {S} observed units, the prefix has {observed}")
+        positions = torch.arange(S, device=candidate.device) + observed - S + 2  # (S,)
         x = candidate
         for block, keys, values in zip(self.blocks, prefix.keys, prefix.values):
             x = block(x, self.rotary, positions, candidate_attention(keys, values))
@@ -172,7 +164,7 @@ class AutoregressiveEnergyTransformer(nn.Module):
         """
         if self.attention == "masked":
             return lambda candidate, landscape: self(observed, candidate, landscape)
-        prefixes: dict[int, PrefixKeysValues] = {}
+        prefixes: dict[int, KeysValuesCache] = {}
 
         def energy(candidate: torch.Tensor, landscape: int) -> torch.Tensor:
             if landscape not in prefixes:

@@ -28,6 +28,16 @@ class KeysValuesCache:
         """Units cached so far (T)."""
         return self.keys[0].shape[2] if self.keys else 0
 
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add new keys and values (B, H, S, hd) to `layer`; return all of that layer's (B, H, T + S, hd)."""
+        if layer == len(self.keys):
+            self.keys.append(k)
+            self.values.append(v)
+        else:
+            self.keys[layer] = torch.cat((self.keys[layer], k), dim=2)
+            self.values[layer] = torch.cat((self.values[layer], v), dim=2)
+        return self.keys[layer], self.values[layer]
+
     def attention(self, layer: int) -> AttentionPattern:
         """Return causal attention for `layer` that appends the new keys and values first.
 
@@ -36,14 +46,10 @@ class KeysValuesCache:
 
         def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             # q, k, v: (B, H, S, hd) of the new units
-            if layer == len(self.keys):
-                self.keys.append(k)
-                self.values.append(v)
-            else:
-                self.keys[layer] = torch.cat((self.keys[layer], k), dim=2)  # (B, H, T + S, hd)
-                self.values[layer] = torch.cat((self.values[layer], v), dim=2)  # (B, H, T + S, hd)
-            keys, values = self.keys[layer], self.values[layer]
+            keys, values = self.append(layer, k, v)
             new, total = q.shape[2], keys.shape[2]
+            if new == total:
+                return F.scaled_dot_product_attention(q, keys, values, is_causal=True)
             if new == 1:
                 return F.scaled_dot_product_attention(q, keys, values)
             visible = torch.arange(total, device=q.device)[None, :] <= torch.arange(new, device=q.device)[:, None] + total - new
