@@ -167,6 +167,22 @@ class TextModality(Modality):
         log_probs = self.unigram_log_probs.to(target.device)
         return {"unigram_loss": -log_probs[scored].mean()}
 
+    def prompt_units(self, prompt: str) -> torch.Tensor:
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise ConfigError("--prompt is empty; give at least one character of text")
+        return torch.tensor(ids, dtype=torch.long)  # (S,)
+
+    def choose_units(self, prediction: torch.Tensor, *, temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        # prediction: (B, S, V) logits -> (B, S) token ids
+        if temperature == 0:
+            return prediction.argmax(dim=-1)
+        probabilities = torch.softmax(prediction / temperature, dim=-1)
+        return torch.multinomial(probabilities.flatten(0, 1), 1, generator=generator).view(prediction.shape[:-1])
+
+    def render_units(self, units: torch.Tensor) -> str:
+        return self.tokenizer.decode(units.tolist())
+
     def describe(self, observed: torch.Tensor, candidate: torch.Tensor) -> str:
         # observed: (S,), candidate: (S, V)
         context = self.tokenizer.decode(observed.tolist())

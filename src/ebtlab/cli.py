@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     think.add_argument("--candidates", type=positive_integers, default=list(DEFAULT_CANDIDATES), help="candidates N, comma-separated (default 1,2,4,8)")
     think.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. thinking.langevin_noise_std=1.0")
 
+    generate = commands.add_parser("generate", help="continue a prompt with an EBT or a baseline checkpoint")
+    generate.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file (.ckpt)")
+    generate.add_argument("--prompt", required=True, help="the text (or other units) to continue")
+    generate.add_argument("--max-new-units", type=int, default=64, help="units (tokens for text) to generate (default 64)")
+    generate.add_argument("--temperature", type=float, default=0.0, help="0 for greedy decoding, above 0 to sample at that temperature (default 0)")
+    generate.add_argument("--no-cache", action="store_true", help="recompute the whole sequence for every unit instead of using the KV cache")
+    generate.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. thinking.candidates=4")
+
     validate = commands.add_parser("validate", help="evaluate a checkpoint on its validation split")
     validate.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file (.ckpt)")
     validate.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. trainer.limit_val_batches=4")
@@ -109,6 +117,16 @@ def run_think(args: argparse.Namespace) -> None:
     print(f"\nThinking report in {run_dir}:\n{think_tables(report)}")
 
 
+def run_generate(args: argparse.Namespace) -> None:
+    from ebtlab.generate import generate_from_checkpoint
+
+    run_dir, report = generate_from_checkpoint(
+        args.checkpoint, args.prompt, args.overrides, new_units=args.max_new_units, temperature=args.temperature, cached=not args.no_cache
+    )
+    print(f"\n{report['text']}\n")
+    print(f"{report['architecture']}: {report['new_units']} units in {report['seconds']:.2f} s, {report['units_per_second']:.1f} units/s; report in {run_dir}")
+
+
 def run_validate(args: argparse.Namespace) -> None:
     from ebtlab.run import validate
 
@@ -116,7 +134,7 @@ def run_validate(args: argparse.Namespace) -> None:
     print(f"\nValidation of {args.checkpoint}:\n{format_metrics(metrics)}")
 
 
-COMMANDS = {"fit": run_fit, "compare": run_compare, "bench": run_bench, "think": run_think, "validate": run_validate}
+COMMANDS = {"fit": run_fit, "compare": run_compare, "bench": run_bench, "think": run_think, "generate": run_generate, "validate": run_validate}
 
 
 def main(argv: list[str] | None = None) -> int:

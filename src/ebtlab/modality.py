@@ -121,6 +121,21 @@ class Modality(ABC):
         """
         return {"validation": self.datamodule(seed=0).val_dataloader()}
 
+    def prompt_units(self, prompt: str) -> torch.Tensor:
+        """Turn a prompt given on the command line into observed units (S, ...) for generation."""
+        raise NotImplementedError(f"modality {self.name!r} does not take prompts for generation")
+
+    def choose_units(self, prediction: torch.Tensor, *, temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Turn final predictions (B, S, C) into observed units (B, S, ...) to continue a sequence.
+
+        `temperature` 0 asks for the most likely unit; above 0, for a sample at that temperature.
+        """
+        raise NotImplementedError(f"modality {self.name!r} does not support generation")
+
+    def render_units(self, units: torch.Tensor) -> str:
+        """Return observed units (S, ...) in a form a person can read, such as decoded text."""
+        raise NotImplementedError(f"modality {self.name!r} does not render units")
+
     def metrics(self, candidate: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return extra per-batch metrics of the final candidates, each a mean over scored positions."""
         return {}

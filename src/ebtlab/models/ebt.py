@@ -160,13 +160,20 @@ class EnergyBasedTransformer(PredictionModel):
             final_energy=True,
         )
 
-    def think_candidates(self, batch: dict, thinking: ThinkingConfig, generator: torch.Generator | None = None) -> Iterator[BestOfN]:
+    def think_candidates(
+        self,
+        batch: dict,
+        thinking: ThinkingConfig,
+        generator: torch.Generator | None = None,
+        energy: EnergyFn | None = None,
+    ) -> Iterator[BestOfN]:
         """Descend the N candidates of `thinking` one after another; yield the best-of-n after each.
 
         All N descend on one energy function, so the observed stream is computed once per
-        landscape for all of them.
+        landscape for all of them. `energy` replaces the energy function of batch["observed"],
+        for callers that keep their own prefix cache; batch["target"] then only sets the shape.
         """
-        energy = self.energy_function(batch["observed"])
+        energy = energy or self.energy_function(batch["observed"])
         plan = self.thinking_plan(thinking)
         step_size = thinking.step_size or self.step_size.detach().clamp(min=MIN_STEP_SIZE)
         best = BestOfN(thinking.selection)
@@ -175,9 +182,15 @@ class EnergyBasedTransformer(PredictionModel):
             best.add(descend(energy, initial, self.candidate_space.normalize, step_size, plan, generator))
             yield best
 
-    def think(self, batch: dict, thinking: ThinkingConfig, generator: torch.Generator | None = None) -> BestOfN:
+    def think(
+        self,
+        batch: dict,
+        thinking: ThinkingConfig,
+        generator: torch.Generator | None = None,
+        energy: EnergyFn | None = None,
+    ) -> BestOfN:
         """Predict every unit of the batch as `thinking` says; return the best candidates per step."""
-        for best in self.think_candidates(batch, thinking, generator):
+        for best in self.think_candidates(batch, thinking, generator, energy):
             pass
         return best
 
