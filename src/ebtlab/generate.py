@@ -3,7 +3,7 @@
 Both models keep a KV cache over the observed sequence, so each new unit costs only its own
 work: the baseline runs one position through its blocks, and the EBT extends the prefix stream
 of each landscape by one unit and then descends a single candidate, thinking as the run's
-`thinking` config says. With `cached=False` every unit recomputes the whole sequence instead,
+`thinking` config describes. With `cached=False` every unit recomputes the whole sequence instead,
 which is the reference the cache is tested against.
 
 When the sequence outgrows the model's context, it keeps its last half-context of units and

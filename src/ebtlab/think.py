@@ -12,10 +12,10 @@ Selecting among N > 1 candidates also evaluates the energy of each final candida
 forward pass per candidate, which the count leaves out. The baseline makes one forward pass
 per prediction whatever the budget, so it shows as a flat line.
 
-Thinking gains compare perplexities on each set at three points: the model's default
-evaluation (its trained number of steps, one candidate), thinking longer (the K that is best on
-the in-distribution set, one candidate), and thinking longer with self-verification (the K and N
-that are best on the in-distribution set). Choosing K and N on the in-distribution set alone
+Thinking gains compare perplexities on each set at three points. The default is the model's
+trained number of steps with one candidate. Thinking longer uses the K that is best on the
+in-distribution set, with one candidate. Thinking longer with self-verification uses the K and N
+that are best on the in-distribution set. Choosing K and N on the in-distribution set alone
 keeps the shifted sets out of the choice.
 """
 
