@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -53,6 +54,21 @@ def test_validate_reproduces_saved_metrics(tiny_run):
     again = validate(run_dir / "checkpoints" / "last.ckpt", [])
     for key, value in again.items():
         assert value == pytest.approx(metrics[key], rel=1e-5, abs=1e-6), key
+
+
+def test_test_split_metrics(tiny_run):
+    run_dir, _ = tiny_run
+    metrics = validate(run_dir / "checkpoints" / "last.ckpt", [], split="test")
+    assert {"test/loss", "test/loss_step_1", "test/loss_step_2", "test/perplexity", "test/accuracy", "test/energy_step_2"} <= set(metrics)
+    assert not any(key.startswith("val/") for key in metrics)
+    assert metrics["test/perplexity"] == pytest.approx(math.exp(metrics["test/loss"]), rel=1e-5)
+
+
+def test_validate_with_more_thinking(tiny_run):
+    run_dir, _ = tiny_run
+    metrics = validate(run_dir / "checkpoints" / "last.ckpt", ["thinking.descent_steps=3", "thinking.candidates=2"])
+    assert "val/loss_step_3" in metrics
+    assert metrics["val/loss"] == metrics["val/loss_step_3"]
 
 
 def test_last_checkpoint_holds_final_weights(tiny_run):

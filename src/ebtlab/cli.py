@@ -1,4 +1,4 @@
-"""The `ebtlab` command line: `ebtlab fit`, `compare`, `bench` and `validate`."""
+"""The `ebtlab` command line: `fit`, `compare`, `bench`, `think`, `generate`, `validate` and `test`."""
 
 import argparse
 import logging
@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="evaluate a checkpoint on its validation split")
     validate.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file (.ckpt)")
     validate.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. trainer.limit_val_batches=4")
+
+    test = commands.add_parser("test", help="evaluate a checkpoint on its test split")
+    test.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file (.ckpt)")
+    test.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides; trainer.limit_val_batches also limits test batches")
     return parser
 
 
@@ -134,7 +138,14 @@ def run_validate(args: argparse.Namespace) -> None:
     print(f"\nValidation of {args.checkpoint}:\n{format_metrics(metrics)}")
 
 
-COMMANDS = {"fit": run_fit, "compare": run_compare, "bench": run_bench, "think": run_think, "generate": run_generate, "validate": run_validate}
+def run_test(args: argparse.Namespace) -> None:
+    from ebtlab.run import validate
+
+    metrics = validate(args.checkpoint, args.overrides, split="test")
+    print(f"\nTest of {args.checkpoint}:\n{format_metrics(metrics)}")
+
+
+COMMANDS = {"fit": run_fit, "compare": run_compare, "bench": run_bench, "think": run_think, "generate": run_generate, "validate": run_validate, "test": run_test}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -187,9 +187,11 @@ def load_model(checkpoint_path: Path, overrides: list[str]) -> tuple[PredictionM
     return model, config
 
 
-def validate(checkpoint_path: Path, overrides: list[str]) -> dict:
-    """Evaluate a checkpoint on its run's validation split; return the metrics."""
+def validate(checkpoint_path: Path, overrides: list[str], *, split: str = "validation") -> dict:
+    """Evaluate a checkpoint on its run's validation or test split; return the metrics."""
     model, config = load_model(checkpoint_path, overrides)
-    trainer = build_trainer(config.trainer, enable_progress_bar=False)
-    (metrics,) = trainer.validate(model, datamodule=model.modality.datamodule(seed=config.seed), verbose=False)
+    trainer = build_trainer(config.trainer, enable_progress_bar=False, limit_test_batches=config.trainer.limit_val_batches)
+    datamodule = model.modality.datamodule(seed=config.seed)
+    evaluate = trainer.test if split == "test" else trainer.validate
+    (metrics,) = evaluate(model, datamodule=datamodule, verbose=False)
     return dict(sorted(metrics.items()))

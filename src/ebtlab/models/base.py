@@ -50,19 +50,35 @@ class PredictionModel(L.LightningModule):
         if units == 0:
             return
         for name, value in self.modality.metrics(final, target).items():
-            self.log(f"val/{name}", value, batch_size=units)
+            self.log(f"{self.evaluation_stage}/{name}", value, batch_size=units)
         for name, value in self.modality.reference_losses(target).items():
-            self.log(f"val/{name}", value, batch_size=units)
+            self.log(f"{self.evaluation_stage}/{name}", value, batch_size=units)
         if batch_index == 0:
             self.validation_sample = self.modality.describe(batch["observed"][0], final[0])
 
     def log_validation_loss(self, loss: torch.Tensor) -> None:
         """Log the epoch's validation loss, the metrics the modality derives from it, and a sample."""
-        self.log("val/loss", loss, prog_bar=True)
+        stage = self.evaluation_stage
+        self.log(f"{stage}/loss", loss, prog_bar=True)
         for name, value in self.modality.summary_metrics(float(loss)).items():
-            self.log(f"val/{name}", value)
+            self.log(f"{stage}/{name}", value)
         if self.validation_sample and isinstance(self.logger, TensorBoardLogger):
-            self.logger.experiment.add_text("val/sample", self.validation_sample, self.global_step)
+            self.logger.experiment.add_text(f"{stage}/sample", self.validation_sample, self.global_step)
+
+    @property
+    def evaluation_stage(self) -> str:
+        """Return the prefix of evaluation metrics: "test" while the Trainer tests, else "val"."""
+        return "test" if self._trainer is not None and self._trainer.testing else "val"
+
+    # Testing is validation on the test split, logged under "test/".
+    def on_test_epoch_start(self) -> None:
+        self.on_validation_epoch_start()
+
+    def test_step(self, batch: dict, batch_index: int) -> None:
+        self.validation_step(batch, batch_index)
+
+    def on_test_epoch_end(self) -> None:
+        self.on_validation_epoch_end()
 
     def extra_parameter_groups(self) -> list[dict]:
         """Return optimiser groups with their own settings; every other parameter is in "network"."""

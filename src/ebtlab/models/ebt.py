@@ -230,13 +230,13 @@ class EnergyBasedTransformer(PredictionModel):
         for k, (candidate, energy) in enumerate(zip(best.candidates, best.energies), start=1):
             loss = self.modality.loss(candidate, target)
             self.validation_losses[k - 1].update(loss, weight=units)
-            self.log(f"val/energy_step_{k}", energy[mask].mean(), batch_size=units)
+            self.log(f"{self.evaluation_stage}/energy_step_{k}", energy[mask].mean(), batch_size=units)
         self.log_prediction_metrics(best.candidates[-1], batch, batch_index)
 
     def on_validation_epoch_end(self) -> None:
         step_losses = [metric.compute() for metric in self.validation_losses]
         for k, loss in enumerate(step_losses, start=1):
-            self.log(f"val/loss_step_{k}", loss)
+            self.log(f"{self.evaluation_stage}/loss_step_{k}", loss)
         self.log_validation_loss(step_losses[-1])
 
     def extra_parameter_groups(self) -> list[dict]:
