@@ -45,7 +45,7 @@ def test_overrides_apply_with_types(tiny_values):
         ("model.size=huge", "model.size: unknown size preset 'huge'; known presets: 4xs"),
         ("model.architecture=rnn", "invalid value for model.architecture: 'rnn' (known architectures: ebt, transformer)"),
         ("model.heads=3", "invalid value for model.width: 32"),
-        ("modality=smell", "unknown modality 'smell'; registered modalities: text"),
+        ("modality=smell", "unknown modality 'smell'; registered modalities: image, text"),
         ("trainer.limit_val_batches=0", "invalid value for trainer.limit_val_batches"),
         ("data.files=notes.txt", "invalid config at data.files: expected a list, such as data.files=[first,second]"),
     ],

@@ -10,7 +10,8 @@ from typing import Literal
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchmetrics.functional import mean_squared_error, peak_signal_noise_ratio
+from torchmetrics.functional.image import peak_signal_noise_ratio
+from torchmetrics.functional.regression import mean_squared_error
 
 from ebtlab.errors import ConfigError
 from ebtlab.modality import CandidateSpace, Modality
@@ -152,10 +153,10 @@ class ImageModality(Modality):
 
     def render(self, observed: torch.Tensor, target: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
         # observed, target, prediction: (B, S, C); the first patch of each image is given, not predicted.
-        shown = slice(0, SAMPLE_IMAGES)
-        first = observed[shown, :1]
-        real = self.images_of(torch.cat((first, target[shown]), dim=1))
-        predicted = self.images_of(torch.cat((first, prediction[shown].detach()), dim=1))
+        sample = slice(0, SAMPLE_IMAGES)
+        first = observed[sample, :1]
+        real = self.images_of(torch.cat((first, target[sample]), dim=1))
+        predicted = self.images_of(torch.cat((first, prediction[sample].detach()), dim=1))
         return image_grid([real, predicted])
 
     def images_of(self, patches: torch.Tensor) -> torch.Tensor:

@@ -60,7 +60,7 @@ def read_idx_images(path: Path) -> torch.Tensor:
     code, dimensions = raw[2], raw[3]
     if code != IDX_UNSIGNED_BYTE or dimensions != IDX_IMAGE_DIMENSIONS:
         raise DataError(
-            f"data.path: {path} holds IDX data of type 0x{code:02x} in {dimensions} dimensions; "
+            f"data.path: {path} contains IDX data of type 0x{code:02x} in {dimensions} dimensions; "
             "expected unsigned bytes (0x08) in 3 dimensions (images, rows, columns)"
         )
     header_size = 4 + 4 * dimensions

@@ -90,7 +90,7 @@ def test_image_folder_reads_grayscale_in_name_order(tmp_path):
         (lambda raw: raw[:-10], "is a corrupt IDX file: its header declares 4 images of 28x28 pixels (3136 bytes) but 3126 bytes follow"),
         (lambda raw: b"\x1f\x8b" + raw, "is a corrupt gzip file"),
         (lambda raw: b"PK" + raw, "is not an IDX file"),
-        (lambda raw: raw[:2] + b"\x0d" + raw[3:], "holds IDX data of type 0x0d in 3 dimensions"),
+        (lambda raw: raw[:2] + b"\x0d" + raw[3:], "contains IDX data of type 0x0d in 3 dimensions"),
         (lambda raw: raw[:9], "is truncated inside its IDX header"),
     ],
 )
