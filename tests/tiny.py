@@ -20,7 +20,7 @@ TINY_IMAGE_VALUES = {
     "seed": 0,
     "modality": "image",
     "model": {"size": "4xs", "layers": 1, "width": 32, "heads": 2},
-    "ebt": {"descent_steps": 2, "step_size": 20.0},
+    "ebt": {"descent_steps": 2, "step_size": 50.0},
     "optim": {"lr": 1e-3, "warmup_steps": 2},
     "trainer": {"max_steps": 4, "val_every_n_steps": 2, "limit_val_batches": 2, "log_every_n_steps": 1, "accelerator": "cpu", "devices": 1},
     "data": {"patch_size": 7, "batch_size": 4},
