@@ -27,6 +27,8 @@ def test_print_config_shows_resolved_values(capsys):
         (["compare", "--config", "absent.yaml"], "config file not found: absent.yaml"),
         (["compare", "--config", str(CONFIGS / "text" / "transformer.yaml")], "compare trains an EBT and derives its baseline"),
         (["bench", "--repetitions", "0"], "bench needs at least 1 repetition"),
+        (["fit", "--config", str(CONFIGS / "image" / "ebt_s1.yaml"), "data.source=idx", "data.path=absent-idx3-ubyte"], "data.path: IDX file not found: absent-idx3-ubyte"),
+        (["fit", "--config", str(CONFIGS / "image" / "ebt_s1.yaml"), "data.source=folder"], "data.path is required for data.source=folder"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(capsys, tmp_path, monkeypatch, argv, message):

@@ -52,7 +52,7 @@ def test_overrides_apply_with_types(tiny_values):
         ("thinking.selection=random", "invalid config at thinking.selection"),
         ("model.architecture=rnn", "invalid value for model.architecture: 'rnn' (known architectures: ebt, transformer)"),
         ("model.heads=3", "invalid value for model.width: 32"),
-        ("modality=smell", "unknown modality 'smell'; registered modalities: text"),
+        ("modality=smell", "unknown modality 'smell'; registered modalities: image, text"),
         ("trainer.limit_val_batches=0", "invalid value for trainer.limit_val_batches"),
         ("data.files=notes.txt", "invalid config at data.files: expected a list, such as data.files=[first,second]"),
     ],
@@ -71,7 +71,7 @@ def test_override_without_equals_is_rejected():
 
 def test_modality_is_required(tiny_values):
     del tiny_values["modality"]
-    with pytest.raises(ConfigError, match="missing config key modality; set it to a registered modality: text"):
+    with pytest.raises(ConfigError, match="missing config key modality; set it to a registered modality: image, text"):
         build_config(tiny_values)
 
 

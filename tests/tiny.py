@@ -1,4 +1,4 @@
-"""A tiny text EBT config shared by the tests."""
+"""Tiny text and image EBT configs shared by the tests."""
 
 import copy
 
@@ -12,6 +12,18 @@ TINY_VALUES = {
     "optim": {"lr": 1e-3, "warmup_steps": 2},
     "trainer": {"max_steps": 4, "val_every_n_steps": 2, "limit_val_batches": 2, "log_every_n_steps": 1, "accelerator": "cpu", "devices": 1},
     "data": {"vocab_size": 300, "context_length": 16, "batch_size": 4},
+}
+
+# A tiny image EBT: 7x7 patches of 28x28 images, so 15 predicted patches per image.
+TINY_IMAGE_VALUES = {
+    "experiment": "tiny_image",
+    "seed": 0,
+    "modality": "image",
+    "model": {"size": "4xs", "layers": 1, "width": 32, "heads": 2},
+    "ebt": {"descent_steps": 2, "step_size": 50.0},
+    "optim": {"lr": 1e-3, "warmup_steps": 2},
+    "trainer": {"max_steps": 4, "val_every_n_steps": 2, "limit_val_batches": 2, "log_every_n_steps": 1, "accelerator": "cpu", "devices": 1},
+    "data": {"patch_size": 7, "batch_size": 4},
 }
 
 

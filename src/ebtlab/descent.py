@@ -95,7 +95,10 @@ def descend(
         with torch.enable_grad(), second_order_attention() if second_order else nullcontext():
             if not y.requires_grad:
                 y.requires_grad_(True)
-            p = normalize(y)
+            # Normalizing a view keeps p a non-leaf even when `normalize` is the identity, because
+            # torch's FlopCounterMode (used to count training cost) fails on autograd.grad with
+            # respect to a leaf tensor.
+            p = normalize(y.view_as(y))
             energy = energy_fn(p, landscape)  # (B, S)
             (gradient,) = torch.autograd.grad(energy.sum(), p, create_graph=second_order)
         if plan.accept_lower and accepted is not None:

@@ -152,6 +152,14 @@ class Modality(ABC):
         """Return a human-readable view of one sequence and its predictions for the logs."""
         return ""
 
+    def render(self, observed: torch.Tensor, target: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor | None:
+        """Draw a batch's first sequences and their predictions (B, S, C) as one RGB image (3, H, W) in [0, 1].
+
+        The models log it to TensorBoard and write it as a PNG file in the run folder. An adapter
+        whose units are not pictures returns None.
+        """
+        return None
+
 
 class UnknownModalityError(KeyError):
     def __str__(self) -> str:

@@ -3,9 +3,12 @@
 Notation: B batch, S units per sequence, C candidate width.
 """
 
+from pathlib import Path
+
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from torchvision.io import write_png
 
 from ebtlab.config import OptimConfig, RunConfig
 from ebtlab.modality import Modality
@@ -30,6 +33,7 @@ class PredictionModel(L.LightningModule):
         self.max_steps = max_steps
         self.seed = seed
         self.validation_sample = ""
+        self.validation_image: torch.Tensor | None = None  # (3, H, W) in [0, 1], from the modality's render
 
     @classmethod
     def from_config(cls, modality: Modality, config: RunConfig) -> "PredictionModel":
@@ -55,6 +59,7 @@ class PredictionModel(L.LightningModule):
             self.log(f"{self.evaluation_stage}/{name}", value, batch_size=units)
         if batch_index == 0:
             self.validation_sample = self.modality.describe(batch["observed"][0], final[0])
+            self.validation_image = self.modality.render(batch["observed"], target, final)
 
     def log_validation_loss(self, loss: torch.Tensor) -> None:
         """Log the epoch's validation loss, the metrics the modality derives from it, and a sample."""
@@ -64,6 +69,12 @@ class PredictionModel(L.LightningModule):
             self.log(f"{stage}/{name}", value)
         if self.validation_sample and isinstance(self.logger, TensorBoardLogger):
             self.logger.experiment.add_text(f"{stage}/sample", self.validation_sample, self.global_step)
+        if self.validation_image is not None and isinstance(self.logger, TensorBoardLogger):
+            self.logger.experiment.add_image(f"{stage}/sample_image", self.validation_image, self.global_step)
+            samples = Path(self.logger.log_dir) / "samples"
+            samples.mkdir(exist_ok=True)
+            pixels = (self.validation_image * 255).round().to(torch.uint8).cpu()
+            write_png(pixels, str(samples / f"{stage}_step_{self.global_step}.png"))
 
     @property
     def evaluation_stage(self) -> str:

@@ -1,0 +1,75 @@
+"""Images as next-patch sequences, and the image data module.
+
+Notation: P patches per image, S = P - 1 units per sequence, C pixels per patch.
+
+Every patch but the first is predicted: an image with patches 0..P-1 gives the observed
+patches 0..P-2 and the targets 1..P-1, so position i observes patches 0..i and predicts
+patch i + 1. Patch 0 is always given.
+"""
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ebtlab.errors import DataError
+from ebtlab_image.patches import patchify, to_signed_unit
+
+
+class PatchSequences(Dataset):
+    """8-bit images (N, H, W), served as observed patches (S, C) and target patches (S, C) in [-1, 1]."""
+
+    def __init__(self, images: torch.Tensor, patch_size: int):
+        self.images = images
+        self.patch_size = patch_size
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        patches = patchify(to_signed_unit(self.images[index : index + 1]), self.patch_size)[0]  # (P, C)
+        return {"observed": patches[:-1], "target": patches[1:]}  # (S, C) each
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Training, validation and test next-patch sequences of split images."""
+
+    def __init__(
+        self,
+        splits: dict[str, torch.Tensor],
+        *,
+        patch_size: int,
+        batch_size: int,
+        num_workers: int,
+        seed: int,
+    ):
+        super().__init__()
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.datasets = {split: PatchSequences(images, patch_size) for split, images in splits.items() if images.shape[0] > 0}
+        if len(self.datasets["train"]) < batch_size:
+            raise DataError(
+                f"the training split has {len(self.datasets['train'])} images, fewer than one batch of data.batch_size={batch_size}"
+            )
+
+    def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
+        if split not in self.datasets:
+            raise DataError(f"the images have no {split} split")
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle,
+            generator=generator,
+            num_workers=self.num_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
