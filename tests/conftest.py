@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from ebtlab.config import build_config
+from ebtlab_image import ImageModality
 from ebtlab_text import TextModality
-from tiny import TINY_VALUES, merge
+from tiny import TINY_IMAGE_VALUES, TINY_VALUES, merge
 
 
 @pytest.fixture
@@ -19,6 +20,15 @@ def kjv_modality() -> TextModality:
     """The text modality over the King James Bible with a 300-token vocabulary, prepared once."""
     config, _ = build_config(copy.deepcopy(TINY_VALUES))
     modality = TextModality(config.data)
+    modality.prepare()
+    return modality
+
+
+@pytest.fixture(scope="session")
+def image_modality() -> ImageModality:
+    """The image modality over the built-in real images (whichever this machine has), prepared once."""
+    config, _ = build_config(copy.deepcopy(TINY_IMAGE_VALUES))
+    modality = ImageModality(config.data)
     modality.prepare()
     return modality
 

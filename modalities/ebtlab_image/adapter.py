@@ -140,6 +140,10 @@ class ImageModality(Modality):
     def loss(self, candidate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.smooth_l1_loss(candidate, target)
 
+    def unit_losses(self, candidate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # candidate, target: (B, S, C) patches -> (B, S), the smooth-L1 loss of each patch
+        return F.smooth_l1_loss(candidate, target, reduction="none").mean(dim=-1)
+
     def metrics(self, candidate: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         # PSNR of each image's predicted patches over the [-1, 1] range, averaged over the batch.
         return {

@@ -4,7 +4,7 @@ import torch
 from ebtlab.config import build_config
 from ebtlab.run import build_model
 
-from tiny import merge
+from tiny import TINY_IMAGE_VALUES, TINY_VALUES, merge
 
 
 def make_model(kjv_modality, tiny_values, **changes):
@@ -231,3 +231,27 @@ def test_observed_stream_computed_once_for_all_candidates(kjv_modality, tiny_val
     with torch.no_grad():
         model.think(first_batch(kjv_modality, "validation"), model.thinking)
     assert calls == [0]
+
+
+THINKING_OPTIONS = [
+    {"descent_steps": 3, "step_size": 20.0},
+    {"candidates": 2, "selection": "largest_drop"},
+    {"accept_lower": True, "langevin_noise_std": 0.5, "candidates": 2},
+]
+
+
+@pytest.mark.parametrize("thinking", THINKING_OPTIONS, ids=["steps-step-size", "best-of-n-drop", "accept-lower-noise"])
+@pytest.mark.parametrize(("modality", "values"), [("kjv_modality", TINY_VALUES), ("image_modality", TINY_IMAGE_VALUES)], ids=["text", "image"])
+def test_thinking_runs_on_every_modality(request, modality, values, thinking):
+    prepared = request.getfixturevalue(modality)
+    config, _ = build_config(merge(values, {"thinking": thinking}))
+    model = build_model(prepared, config)
+    batch = next(iter(prepared.datamodule(seed=0).val_dataloader()))
+    with torch.no_grad():
+        best = model.think(batch, model.thinking, torch.Generator().manual_seed(0))
+    assert len(best.candidates) == thinking.get("descent_steps", 2)
+    assert best.candidates[-1].shape[:2] == batch["target"].shape[:2]
+    assert all(torch.isfinite(energy).all() for energy in best.energies)
+    losses = prepared.unit_losses(best.candidates[-1], batch["target"])
+    mask = prepared.scored_mask(batch["target"])
+    torch.testing.assert_close(losses[mask].mean(), prepared.loss(best.candidates[-1], batch["target"]))
