@@ -19,6 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="train a model from a YAML config")
     fit.add_argument("--config", type=Path, help="YAML config file (default: the main job, configs/default.yaml)")
     fit.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    fit.add_argument(
+        "--resume",
+        metavar="auto|PATH",
+        help="continue a run: 'auto' for the newest run of the config's experiment, or a checkpoint file or run folder",
+    )
     fit.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. trainer.max_steps=20")
 
     validate = commands.add_parser("validate", help="evaluate a checkpoint on its validation split")
@@ -40,13 +45,22 @@ def format_metrics(metrics: dict) -> str:
 def run_fit(args: argparse.Namespace) -> None:
     from ebtlab.config import load_config, to_yaml
 
-    config, modality_class = load_config(args.config, args.overrides)
+    if args.resume is None:
+        checkpoint_path = None
+        config, modality_class = load_config(args.config, args.overrides)
+    else:
+        from ebtlab.checkpoint import read_checkpoint
+        from ebtlab.resume import check_run_folder, checkpoint_to_resume, resumed_config
+
+        checkpoint_path, overrides = checkpoint_to_resume(args.resume, args.config, args.overrides)
+        config, modality_class = resumed_config(read_checkpoint(checkpoint_path), overrides)
+        check_run_folder(checkpoint_path)
     if args.print_config:
         print(to_yaml(config), end="")
         return
     from ebtlab.run import fit
 
-    run_dir, metrics = fit(config, modality_class)
+    run_dir, metrics = fit(config, modality_class, resume_from=checkpoint_path)
     print(f"\nResults of {run_dir}:\n{format_metrics(metrics)}")
 
 

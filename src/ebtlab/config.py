@@ -67,6 +67,8 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     accelerator: str = "auto"
     devices: int | str = "auto"
+    strategy: str = "auto"  # a Lightning strategy name, such as "ddp" for one process per device
+    inference_mode: bool = False  # must stay false for energy models, whose evaluation needs gradients
 
 
 @dataclass
@@ -187,4 +189,10 @@ def check_values(config: RunConfig) -> None:
         "expected a positive number of batches or null for all",
     )
     _require(config.trainer.log_every_n_steps > 0, "trainer.log_every_n_steps", config.trainer.log_every_n_steps, "expected at least 1")
+    _require(
+        not config.trainer.inference_mode,
+        "trainer.inference_mode",
+        config.trainer.inference_mode,
+        "energy descent needs gradients during evaluation; set it to false",
+    )
     _require(bool(config.experiment.strip()) and "/" not in config.experiment, "experiment", config.experiment, "expected a name without '/'")

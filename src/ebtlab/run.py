@@ -7,8 +7,10 @@ and metrics.json with the final validation metrics.
 
 import json
 import logging
+import os
 import re
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -22,11 +24,15 @@ from ebtlab.config import RunConfig, TrainerConfig, build_config, parse_override
 from ebtlab.errors import CheckpointError, ConfigError, EbtlabError, first_line
 from ebtlab.modality import Modality
 from ebtlab.models import EnergyBasedTransformer
+from ebtlab.numerics import NonFiniteCheck
+from ebtlab.random_state import RandomStateCallback
 
 log = logging.getLogger(__name__)
 
 # Gradient-norm clip of the published EBT recipe.
 GRADIENT_CLIP = 1.0
+# Environment variable that hands the run folder to the processes Lightning launches for DDP.
+RUN_DIR_VARIABLE = "EBTLAB_RUN_DIR"
 
 
 def next_run_dir(runs_dir: Path, experiment: str) -> Path:
@@ -55,6 +61,8 @@ def build_trainer(config: TrainerConfig, *, logger=False, callbacks=(), **overri
     """Build a Lightning Trainer for an energy model.
 
     Inference mode stays off because energy descent needs gradients during evaluation.
+    Lightning's distributed sampler stays off because `ResumableBatchSampler` gives each
+    process its share of every global batch.
     """
     try:
         return L.Trainer(
@@ -66,15 +74,17 @@ def build_trainer(config: TrainerConfig, *, logger=False, callbacks=(), **overri
             log_every_n_steps=config.log_every_n_steps,
             accelerator=config.accelerator,
             devices=config.devices,
+            strategy=config.strategy,
+            use_distributed_sampler=False,
             gradient_clip_val=GRADIENT_CLIP,
-            inference_mode=False,
+            inference_mode=config.inference_mode,
             logger=logger,
             callbacks=list(callbacks),
             plugins=[AtomicCheckpointIO()],
             enable_model_summary=False,
             **overrides,
         )
-    except MisconfigurationException as error:
+    except (MisconfigurationException, ValueError) as error:
         raise ConfigError(f"invalid trainer settings: {first_line(error)}") from None
 
 
@@ -101,17 +111,37 @@ class LastValidation(L.Callback):
         self.metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
 
 
-def fit(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
-    """Train an EBT as configured; return the run folder and the final metrics."""
+def launched_process_run_dir() -> Path | None:
+    """Return the run folder handed down by the first process, in a process Lightning launched for DDP."""
+    # NOTE: covers processes launched by Lightning on one machine; a cluster launcher that
+    # starts every process itself does not hand the folder down.
+    if int(os.environ.get("LOCAL_RANK", "0")) > 0 and RUN_DIR_VARIABLE in os.environ:
+        return Path(os.environ[RUN_DIR_VARIABLE])
+    return None
+
+
+def fit(config: RunConfig, modality_class: type[Modality], *, resume_from: Path | None = None) -> tuple[Path, dict]:
+    """Train an EBT as configured; return the run folder and the final metrics.
+
+    With `resume_from`, a checkpoint in <run folder>/checkpoints/, training continues in that
+    run folder from the checkpoint's weights, optimizer, data position and random state.
+    """
     L.seed_everything(config.seed, workers=True, verbose=False)
+    checkpoint = read_checkpoint(resume_from) if resume_from else None
 
     # Data, model and trainer are built before anything is written, so bad input leaves no run folder.
     modality = modality_class(config.data)
-    modality.prepare()
-    datamodule = modality.datamodule(seed=config.seed)
+    modality.prepare(state=checkpoint[RUN_STATE_KEY]["modality_state"] if checkpoint else None)
+    datamodule = modality.datamodule(seed=config.seed, start_batch=checkpoint["global_step"] if checkpoint else 0)
     model = build_model(modality, config)
     log.info("model: %s parameters", f"{model.parameter_count():,}")
-    run_dir = next_run_dir(Path(config.runs_dir), config.experiment)
+    launched_run_dir = launched_process_run_dir()
+    if launched_run_dir:
+        run_dir = launched_run_dir
+    elif resume_from:
+        run_dir = resume_from.parent.parent
+    else:
+        run_dir = next_run_dir(Path(config.runs_dir), config.experiment)
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
@@ -121,7 +151,7 @@ def fit(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
         auto_insert_metric_name=False,
     )
     last_validation = LastValidation()
-    logger = TensorBoardLogger(save_dir=config.runs_dir, name=config.experiment, version=run_dir.name, default_hp_metric=False)
+    logger = TensorBoardLogger(save_dir=run_dir.parent.parent, name=run_dir.parent.name, version=run_dir.name, default_hp_metric=False)
     trainer = build_trainer(
         config.trainer,
         logger=logger,
@@ -129,23 +159,36 @@ def fit(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
             checkpoints,
             last_validation,
             RunStateCallback(to_plain(config), modality.state_dict()),
+            RandomStateCallback(),
+            NonFiniteCheck(),
             LearningRateMonitor(logging_interval="step"),
             ProgressBar(),
         ],
         num_sanity_val_steps=0,
     )
 
-    try:
-        run_dir.mkdir(parents=True)
-    except FileExistsError:
-        raise EbtlabError(f"run folder {run_dir} was created by another run in the meantime; start this run again") from None
-    (run_dir / "config.yaml").write_text(to_yaml(config), encoding="utf-8")
-    modality.save(run_dir)
-    logger.log_hyperparams(to_plain(config))
-    log.info("run folder: %s", run_dir)
+    if not launched_run_dir:
+        if not resume_from:
+            try:
+                run_dir.mkdir(parents=True)
+            except FileExistsError:
+                raise EbtlabError(f"run folder {run_dir} was created by another run in the meantime; start this run again") from None
+            modality.save(run_dir)
+        (run_dir / "config.yaml").write_text(to_yaml(config), encoding="utf-8")
+        logger.log_hyperparams(to_plain(config))
+        log.info("%s run folder: %s", "resuming in" if resume_from else "new", run_dir)
 
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule)
+    os.environ[RUN_DIR_VARIABLE] = str(run_dir)
+    try:
+        with warnings.catch_warnings():
+            # ResumableBatchSampler continues mid-epoch from the restored global step, which Lightning cannot see.
+            warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+            # A resumed run writes its checkpoints to the folder that already holds them.
+            warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+    finally:
+        del os.environ[RUN_DIR_VARIABLE]
     if last_validation.step != trainer.global_step:
         trainer.validate(model, datamodule=datamodule, verbose=False)
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
@@ -155,7 +198,8 @@ def fit(config: RunConfig, modality_class: type[Modality]) -> tuple[Path, dict]:
     metrics["train/wall_time_s"] = round(wall_time, 1)
     metrics["train/steps"] = trainer.global_step
     metrics["model/parameters"] = model.parameter_count()
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    if trainer.is_global_zero:
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return run_dir, metrics
 
 

@@ -14,6 +14,7 @@ from ebtlab.descent import DescentPlan, DescentResult, descend
 from ebtlab.energy import AutoregressiveEnergyTransformer
 from ebtlab.modality import Modality
 from ebtlab.models.schedule import warmup_cosine
+from ebtlab.numerics import finite_flags
 from ebtlab.nn.init import initialize_weights
 
 # Adam betas of the published EBT recipe.
@@ -67,6 +68,7 @@ class EnergyBasedTransformer(L.LightningModule):
         self.validation_losses = nn.ModuleList(MeanMetric() for _ in range(ebt.descent_steps))
         self.validation_generator: torch.Generator | None = None
         self.validation_sample = ""
+        self.finite_flags: dict[str, torch.Tensor] = {}  # read by ebtlab.numerics.NonFiniteCheck
 
     def parameter_count(self) -> int:
         return sum(parameter.numel() for parameter in self.parameters())
@@ -97,6 +99,7 @@ class EnergyBasedTransformer(L.LightningModule):
 
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
         loss, losses, result = self.training_loss(batch)
+        self.finite_flags = finite_flags(loss, result, self.step_size)
         target = batch["target"]
         mask = self.modality.scored_mask(target)  # (B, S)
         batch_size = target.shape[0]
