@@ -1,10 +1,12 @@
 import copy
+from pathlib import Path
 
 import pytest
 import torch
 
 from ebtlab.config import build_config
 from ebtlab_text import TextModality
+from ebtlab_text.corpus import king_james_chapters
 from tiny import TINY_VALUES, merge
 
 
@@ -26,3 +28,11 @@ def kjv_modality() -> TextModality:
 @pytest.fixture(autouse=True)
 def fixed_seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """Twenty short King James chapters: about seven training batches of the tiny config per epoch."""
+    path = tmp_path_factory.mktemp("corpus") / "kjv.txt"
+    path.write_text("\n\n".join(chapter[:40] for chapter in king_james_chapters()[:20]), encoding="utf-8")
+    return path

@@ -1,0 +1,80 @@
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import ebtlab.models.ebt
+from ebtlab.checkpoint import read_checkpoint
+from ebtlab.config import build_config
+from ebtlab.descent import DescentResult
+from ebtlab.numerics import NumericalError, finite_flags
+from ebtlab.run import fit
+
+from tiny import merge
+
+
+def descent_result(energy_value: float = 0.0, candidate_value: float = 0.0) -> DescentResult:
+    return DescentResult(
+        candidates=[torch.zeros(2, 3, 4), torch.full((2, 3, 4), candidate_value)],
+        energies=[torch.zeros(2, 3), torch.full((2, 3), energy_value)],
+    )
+
+
+def failed(flags: dict[str, torch.Tensor]) -> list[str]:
+    return [name for name, flag in flags.items() if not bool(flag)]
+
+
+def test_finite_flags_are_device_tensors():
+    flags = finite_flags(torch.tensor(1.0), descent_result(), torch.tensor(500.0))
+    assert failed(flags) == []
+    for flag in flags.values():
+        assert isinstance(flag, torch.Tensor)
+        assert flag.shape == ()
+
+
+@pytest.mark.parametrize(
+    ("loss", "energy", "candidate", "step_size", "names"),
+    [
+        (math.nan, 0.0, 0.0, 500.0, ["loss"]),
+        (1.0, math.inf, 0.0, 500.0, ["energy at descent step 2"]),
+        (1.0, 0.0, -math.inf, 500.0, ["energy gradient at descent step 2"]),
+        (1.0, 0.0, 0.0, math.nan, ["step size"]),
+    ],
+)
+def test_finite_flags_name_what_failed(loss, energy, candidate, step_size, names):
+    flags = finite_flags(torch.tensor(loss), descent_result(energy, candidate), torch.tensor(step_size))
+    assert failed(flags) == names
+
+
+def test_nan_energy_stops_run_and_keeps_last_checkpoint(tiny_values, small_corpus, monkeypatch):
+    # Training step 5 (counting from 1) gets a NaN energy; checkpoints are written after steps 2 and 4.
+    original_descend = ebtlab.models.ebt.descend
+    training_descents = []
+
+    def descend_with_nan_at_step_5(energy_fn, initial, normalize, step_size, plan):
+        if plan.second_order:
+            training_descents.append(plan)
+            if len(training_descents) == 5:
+                return original_descend(lambda p, landscape: energy_fn(p, landscape) * math.nan, initial, normalize, step_size, plan)
+        return original_descend(energy_fn, initial, normalize, step_size, plan)
+
+    monkeypatch.setattr(ebtlab.models.ebt, "descend", descend_with_nan_at_step_5)
+    values = merge(tiny_values, {"trainer": {"max_steps": 6}, "data": {"files": [str(small_corpus)]}})
+    with pytest.raises(NumericalError) as error:
+        fit(*build_config(values))
+    message = str(error.value)
+    assert message.startswith("training step 5: NaN or Inf in the energy at descent step 1, energy gradient at descent step 1,")
+    assert "loss, parameter gradients" in message
+    assert "the last good checkpoint is" in message
+
+    last = Path(tiny_values["runs_dir"]) / "tiny" / "version_0" / "checkpoints" / "last.ckpt"
+    assert str(last) in message
+    checkpoint = read_checkpoint(last)
+    assert checkpoint["global_step"] == 4
+    assert all(torch.isfinite(tensor).all() for tensor in checkpoint["state_dict"].values())
+
+    monkeypatch.setattr(ebtlab.models.ebt, "descend", original_descend)
+    _, metrics = fit(*build_config(values), resume_from=last)
+    assert metrics["train/steps"] == 6
+    assert math.isfinite(metrics["val/loss"])
