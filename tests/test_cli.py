@@ -1,8 +1,11 @@
+import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from ebtlab.cli import format_metrics, main
 
@@ -12,26 +15,6 @@ def test_print_config_shows_resolved_values(capsys):
     output = capsys.readouterr().out
     assert "max_steps: 20" in output
     assert "vocab_size: 1024" in output
-
-
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["fit", "model.foo=1"], "invalid config at model.foo"),
-        (["fit", "--config", "absent.yaml"], "config file not found: absent.yaml"),
-        (["validate", "--checkpoint", "absent.ckpt"], "checkpoint not found: absent.ckpt"),
-        (["fit", "data.files=[absent.txt]"], "data.files: text file not found"),
-        (["fit", "trainer.devices=0"], "invalid trainer settings: `Trainer(devices=0)` value is not a valid input"),
-    ],
-)
-def test_errors_are_one_line_with_exit_code_2(capsys, tmp_path, monkeypatch, argv, message):
-    monkeypatch.chdir(tmp_path)
-    assert main(argv) == 2
-    error = capsys.readouterr().err.strip()
-    assert message in error
-    assert "\n" not in error
-    assert "Traceback" not in error
-    assert not (tmp_path / "runs").exists()
 
 
 def test_console_script_entry_point():
@@ -46,3 +29,116 @@ def test_format_metrics_table():
     table = format_metrics({"val/loss": 1.23456, "model/parameters": 1234})
     assert "val/loss          1.2346" in table
     assert "model/parameters  1,234" in table
+
+
+# Overrides that shrink the default job to a tiny model on the small corpus, so errors raised
+# late in `fit` come within seconds.
+SMALL = [
+    "data.files=[{corpus}]",
+    "data.vocab_size=300",
+    "data.context_length=16",
+    "data.batch_size=4",
+    "model.layers=1",
+    "model.width=32",
+    "model.heads=2",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "trainer.limit_val_batches=1",
+]
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory, small_corpus) -> dict[str, Path]:
+    """A finished tiny run and files that are wrong in one way each, for the error table below."""
+    folder = tmp_path_factory.mktemp("bad_inputs")
+    small = [item.format(corpus=small_corpus) for item in SMALL]
+    assert main(["fit", *small, f"runs_dir={folder / 'runs'}", "trainer.max_steps=2", "trainer.val_every_n_steps=2"]) == 0
+    run = next((folder / "runs").glob("*/version_0"))
+    last = run / "checkpoints" / "last.ckpt"
+    paths = {"run": run, "last": last, "corpus": small_corpus}
+
+    paths["broken_yaml"] = folder / "broken.yaml"
+    paths["broken_yaml"].write_text("trainer:\n  max_steps: [1, 2\n")
+    paths["empty"] = folder / "empty.txt"
+    paths["empty"].write_text("\n\n")
+    paths["latin1"] = folder / "latin1.txt"
+    paths["latin1"].write_bytes("Caf\u00e9 au lait".encode("latin-1"))
+    paths["few_documents"] = folder / "few.txt"
+    paths["few_documents"].write_text("\n\n".join(f"document {index}" for index in range(5)))
+
+    paths["truncated"] = folder / "truncated" / "checkpoints" / "last.ckpt"
+    paths["truncated"].parent.mkdir(parents=True)
+    paths["truncated"].write_bytes(last.read_bytes()[:2000])
+    checkpoint = torch.load(last, weights_only=True)
+    paths["tampered"] = folder / "tampered" / "checkpoints" / "last.ckpt"
+    paths["tampered"].parent.mkdir(parents=True)
+    torch.save({**checkpoint, "payload": os.system}, paths["tampered"])  # pickled as a reference to code
+    paths["foreign"] = folder / "foreign.ckpt"
+    torch.save({"state_dict": checkpoint["state_dict"]}, paths["foreign"])
+    paths["other_shape"] = folder / "other_shape" / "checkpoints" / "last.ckpt"
+    paths["other_shape"].parent.mkdir(parents=True)
+    config = copy.deepcopy(checkpoint["ebtlab"]["config"])
+    config["model"]["width"] = 64
+    torch.save({**checkpoint, "ebtlab": {**checkpoint["ebtlab"], "config": config}}, paths["other_shape"])
+    paths["outside"] = folder / "outside.ckpt"
+    paths["outside"].write_bytes(last.read_bytes())
+    return paths
+
+
+# Each row: command line (with {name} for a path of `bad_inputs`), and the start of the error.
+BAD_INPUTS = [
+    (["fit", "model.foo=1"], "invalid config at model.foo: Key 'foo' not in 'ModelConfig'"),
+    (["fit", "trainer.max_stepz=5"], "invalid config at trainer.max_stepz: Key 'max_stepz' not in 'TrainerConfig'"),
+    (["fit", "trainer.max_steps=abc"], "invalid config at trainer.max_steps: Value 'abc' of type 'str' could not be converted to Integer"),
+    (["fit", "trainer.max_steps"], "override 'trainer.max_steps' is not of the form key=value"),
+    (["fit", "ebt.step_size=0"], "invalid value for ebt.step_size: 0.0 (expected a positive step size)"),
+    (["fit", "ebt.step_size=-5"], "invalid value for ebt.step_size: -5.0 (expected a positive step size)"),
+    (["fit", "ebt.descent_steps=0"], "invalid value for ebt.descent_steps: 0 (expected at least 1)"),
+    (["fit", "trainer.max_steps=0"], "invalid value for trainer.max_steps: 0 (expected at least 1)"),
+    (["fit", "trainer.inference_mode=true"], "invalid value for trainer.inference_mode: True (energy descent needs gradients"),
+    (["fit", "--config", "absent.yaml"], "config file not found: absent.yaml"),
+    (["fit", "--config", "{broken_yaml}"], "config file {broken_yaml} is not valid YAML"),
+    (["fit", "modality=smell"], "modality: unknown modality 'smell'; registered modalities: text"),
+    (["fit", "model.size=huge"], "model.size: unknown size preset 'huge'; known presets: 4xs, 3xs, xxs, xs, small, medium, large, xl"),
+    (["fit", *SMALL, "trainer.devices=0"], "invalid trainer settings: `Trainer(devices=0)` value is not a valid input"),
+    (["fit", *SMALL, "trainer.strategy=nonsense"], "invalid trainer settings: You selected an invalid strategy name"),
+    (["fit", *SMALL, "data.files=[absent.txt]"], "data.files: text file not found: absent.txt"),
+    (["fit", *SMALL, "data.files=[.]"], "data.files: . is not a file"),
+    (["fit", *SMALL, "data.files=[{empty}]"], "data.files: no text found in {empty}"),
+    (["fit", *SMALL, "data.files=[{latin1}]"], "data.files: {latin1} is not UTF-8 text (invalid byte at offset 3)"),
+    (["fit", *SMALL, "data.files=[{few_documents}]"], "corpus has 5 documents; at least 19 are needed for a validation split"),
+    (["fit", *SMALL, "data.batch_size=100000"], "the training split has"),
+    (["validate", "--checkpoint", "absent.ckpt"], "checkpoint not found: absent.ckpt"),
+    (["validate", "--checkpoint", "{truncated}"], "checkpoint {truncated} cannot be read (truncated or corrupt)"),
+    (["validate", "--checkpoint", "{tampered}"], "checkpoint {tampered} cannot be read: it is not a checkpoint, or it contains objects"),
+    (["validate", "--checkpoint", "{foreign}"], "{foreign} is not an ebtlab checkpoint"),
+    (["validate", "--checkpoint", "{other_shape}"], "checkpoint {other_shape} does not fit the model of its config: size mismatch"),
+    (["validate", "--checkpoint", "{last}", "model.layers=2"], "checkpoint {last} does not fit the model of its config: Missing key(s)"),
+    (["fit", "--resume", "absent.ckpt"], "checkpoint not found: absent.ckpt"),
+    (["fit", "--resume", "{truncated}"], "checkpoint {truncated} cannot be read (truncated or corrupt)"),
+    (["fit", "--resume", "{tampered}"], "checkpoint {tampered} cannot be read: it is not a checkpoint, or it contains objects"),
+    (["fit", "--resume", "{other_shape}", "trainer.max_steps=4"], "checkpoint {other_shape} does not fit the model of its config: size mismatch"),
+    (["fit", "--resume", "{outside}", "trainer.max_steps=4"], "cannot resume from {outside}: a resumed run continues in its run folder"),
+    (["fit", "--resume", "{run}"], "the checkpoint has already trained 2 of trainer.max_steps=2 steps"),
+    (["fit", "--resume", "{run}", "optim.lr=0.1"], "cannot override optim when resuming"),
+    (["fit", "--resume", "{run}", "--config", "configs/default.yaml"], "--config cannot be combined with --resume"),
+    (["fit", "--resume", "auto"], "no run of experiment 'text_ebt_s1' under runs to resume"),
+]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(path): (path.stat().st_size, path.stat().st_mtime_ns) for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUTS, ids=lambda value: " ".join(value) if isinstance(value, list) else "")
+def test_bad_input_one_line_exit_2(capsys, tmp_path, monkeypatch, bad_inputs, argv, message):
+    monkeypatch.chdir(tmp_path)
+    names = {name: str(path) for name, path in bad_inputs.items()}
+    before = snapshot(bad_inputs["run"].parents[2])
+    assert main([item.format(**names) for item in argv]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"ebtlab {argv[0]}: error: {message.format(**names)}")
+    assert "\n" not in error
+    assert "Traceback" not in error
+    assert list(tmp_path.iterdir()) == []
+    assert snapshot(bad_inputs["run"].parents[2]) == before

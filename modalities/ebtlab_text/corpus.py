@@ -50,8 +50,10 @@ def file_documents(paths: list[str]) -> list[str]:
     documents = []
     for name in paths:
         path = Path(name).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise DataError(f"data.files: text file not found: {path}")
+        if not path.is_file():
+            raise DataError(f"data.files: {path} is not a file")
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as error:

@@ -57,6 +57,16 @@ def build_model(modality: Modality, config: RunConfig) -> EnergyBasedTransformer
     )
 
 
+def load_weights(model: EnergyBasedTransformer, checkpoint: dict, checkpoint_path: Path) -> None:
+    """Load a checkpoint's weights, naming the first mismatch when they do not fit the model."""
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        details = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
+        reason = details[0] if details else str(error).strip()
+        raise CheckpointError(f"checkpoint {checkpoint_path} does not fit the model of its config: {reason}") from None
+
+
 def build_trainer(config: TrainerConfig, *, logger=False, callbacks=(), **overrides) -> L.Trainer:
     """Build a Lightning Trainer for an energy model.
 
@@ -134,6 +144,9 @@ def fit(config: RunConfig, modality_class: type[Modality], *, resume_from: Path 
     modality.prepare(state=checkpoint[RUN_STATE_KEY]["modality_state"] if checkpoint else None)
     datamodule = modality.datamodule(seed=config.seed, start_batch=checkpoint["global_step"] if checkpoint else 0)
     model = build_model(modality, config)
+    if checkpoint:
+        # Lightning loads the weights again when training starts; this names a mismatch in one line.
+        load_weights(model, checkpoint, resume_from)
     log.info("model: %s parameters", f"{model.parameter_count():,}")
     launched_run_dir = launched_process_run_dir()
     if launched_run_dir:
@@ -212,12 +225,7 @@ def validate(checkpoint_path: Path, overrides: list[str]) -> dict:
     modality = modality_class(config.data)
     modality.prepare(state=run_state["modality_state"])
     model = build_model(modality, config)
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as error:
-        details = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
-        reason = details[0] if details else str(error).strip()
-        raise CheckpointError(f"checkpoint {checkpoint_path} does not fit the model of its config: {reason}") from None
+    load_weights(model, checkpoint, checkpoint_path)
 
     trainer = build_trainer(config.trainer, enable_progress_bar=False)
     (metrics,) = trainer.validate(model, datamodule=modality.datamodule(seed=config.seed), verbose=False)
