@@ -125,10 +125,26 @@ def parse_overrides(overrides: list[str]) -> dict:
         return OmegaConf.to_container(OmegaConf.from_dotlist(overrides))
     except OmegaConfBaseException as error:
         raise ConfigError(f"invalid override: {first_line(error)}") from None
+    except yaml.YAMLError as error:
+        reason = " ".join(str(error).split())
+        raise ConfigError(f"invalid override: the value is not valid YAML: {reason}") from None
+
+
+def _reject_interpolations(values: Any, key: str = "") -> None:
+    """Reject OmegaConf interpolations, so a config, also one stored in a checkpoint, stays plain data."""
+    if isinstance(values, dict):
+        for name, value in values.items():
+            _reject_interpolations(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(values, list):
+        for index, value in enumerate(values):
+            _reject_interpolations(value, f"{key}[{index}]")
+    elif isinstance(values, str) and "${" in values:
+        raise ConfigError(f"invalid config at {key}: {values!r} is an interpolation (${{...}}), which ebtlab does not resolve")
 
 
 def build_config(values: dict) -> tuple[RunConfig, type[Modality]]:
     """Validate plain config values into a RunConfig whose `data` is the modality's config."""
+    _reject_interpolations(values)
     merged = _merge_strict(OmegaConf.structured(RunConfig), values, "")
     if OmegaConf.is_missing(merged, "modality"):
         known = ", ".join(sorted(registered_modalities()))
