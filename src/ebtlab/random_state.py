@@ -50,8 +50,9 @@ def restore_random_state(state: dict[str, Any]) -> None:
 class RandomStateCallback(L.Callback):
     """Save the global random generators in each checkpoint and restore them on resume.
 
-    The state is stored under the checkpoint's "ebtlab" entry as "random_state" and restored
-    just before the first training step after a resume, so that draws made while Lightning
+    The generators are seeded when training starts. Their state is stored under the
+    checkpoint's "ebtlab" entry as "random_state" and restored just before the first training
+    step after a resume, so that draws made while Lightning
     sets up (a data loader's base seed, say) do not shift it. Every random stream that draws
     from the global torch, Python or NumPy generators, such as the initial candidates, is
     covered. A stream with its own `torch.Generator` must save `generator.get_state()` in
@@ -61,8 +62,15 @@ class RandomStateCallback(L.Callback):
     every rank because all processes are seeded alike and draw alike.
     """
 
-    def __init__(self):
+    def __init__(self, seed: int):
+        self.seed = seed
         self.pending: dict[str, Any] | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # Training draws start from the seed, whatever set-up drew before. Lightning's DDP
+        # strategy re-seeds during its set-up and a single process does not, so without this
+        # the two would draw different initial candidates.
+        L.seed_everything(self.seed, workers=True, verbose=False)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint.setdefault(RUN_STATE_KEY, {})["random_state"] = capture_random_state()

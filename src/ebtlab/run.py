@@ -172,7 +172,7 @@ def fit(config: RunConfig, modality_class: type[Modality], *, resume_from: Path 
             checkpoints,
             last_validation,
             RunStateCallback(to_plain(config), modality.state_dict()),
-            RandomStateCallback(),
+            RandomStateCallback(config.seed),
             NonFiniteCheck(),
             LearningRateMonitor(logging_interval="step"),
             ProgressBar(),

@@ -15,6 +15,7 @@ from ebtlab.energy import AutoregressiveEnergyTransformer
 from ebtlab.modality import Modality
 from ebtlab.models.schedule import warmup_cosine
 from ebtlab.numerics import finite_flags
+from ebtlab.sampler import process_group
 from ebtlab.nn.init import initialize_weights
 
 # Adam betas of the published EBT recipe.
@@ -73,10 +74,24 @@ class EnergyBasedTransformer(L.LightningModule):
     def parameter_count(self) -> int:
         return sum(parameter.numel() for parameter in self.parameters())
 
+    def initial_candidates(self, target: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Draw initial candidates (B, S, C) for a batch whose targets are `target`.
+
+        In distributed training each of the W processes draws the candidates of the whole
+        global batch (W * B rows) and keeps its own rows, so that the draws match those of one
+        process with the global batch. Evaluation runs the whole split on every process.
+        """
+        rank, world_size = process_group() if self.training else (0, 1)
+        if world_size == 1:
+            return self.candidate_space.initial(target, generator)
+        B = target.shape[0]
+        global_target = target.repeat(world_size, *([1] * (target.dim() - 1)))  # (W * B, S)
+        return self.candidate_space.initial(global_target, generator)[rank * B : (rank + 1) * B]
+
     def descend(self, batch: dict, *, second_order: bool, generator: torch.Generator | None = None) -> DescentResult:
         """Run energy descent from fresh initial candidates for every position of the batch."""
         observed = self.encoder(batch["observed"])  # (B, S, D)
-        initial = self.candidate_space.initial(batch["target"], generator)  # (B, S, C)
+        initial = self.initial_candidates(batch["target"], generator)  # (B, S, C)
         energy_of_embedding = self.energy_network.energy_function(observed)
 
         def energy(normalized: torch.Tensor, landscape: int) -> torch.Tensor:
@@ -103,7 +118,8 @@ class EnergyBasedTransformer(L.LightningModule):
         target = batch["target"]
         mask = self.modality.scored_mask(target)  # (B, S)
         batch_size = target.shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        # Synchronised, so that with several processes the logged loss is that of the global batch.
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=True)
         for k, (step_loss, energy) in enumerate(zip(losses, result.energies), start=1):
             self.log(f"train/loss_step_{k}", step_loss, batch_size=batch_size)
             self.log(f"train/energy_step_{k}", energy[mask].mean(), batch_size=batch_size)
