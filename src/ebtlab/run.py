@@ -199,6 +199,8 @@ def fit(config: RunConfig, modality_class: type[Modality], *, resume_from: Path 
             warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
             # A resumed run writes its checkpoints to the folder that already holds them.
             warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+            # Every process evaluates the whole validation split, so validation metrics agree without syncing.
+            warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('val/")
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
     finally:
         del os.environ[RUN_DIR_VARIABLE]
