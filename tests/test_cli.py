@@ -94,3 +94,23 @@ def test_bad_input_one_line_exit_2(capsys, tmp_path, monkeypatch, bad_inputs, ar
     assert "Traceback" not in error
     assert list(tmp_path.iterdir()) == []
     assert snapshot(bad_inputs["run"].parents[2]) == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "ebtlab: error: the following arguments are required: COMMAND"),
+        (["train"], "ebtlab: error: argument COMMAND: invalid choice: 'train'"),
+        (["fit", "--resume"], "ebtlab fit: error: argument --resume: expected one argument"),
+        (["validate"], "ebtlab validate: error: the following arguments are required: --checkpoint"),
+        (["fit", "--epochs", "3"], "ebtlab: error: unrecognized arguments: --epochs"),
+    ],
+)
+def test_usage_errors_end_with_problem(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.splitlines()[0].startswith("usage: ebtlab")
+    assert error.splitlines()[-1].startswith(message)
+    assert "Traceback" not in error

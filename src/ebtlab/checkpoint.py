@@ -62,7 +62,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             "tensors and plain data, which ebtlab does not unpickle"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile) as error:
-        raise CheckpointError(f"checkpoint {path} cannot be read (truncated or corrupt): {first_line(error)}") from None
+        reason = first_line(error).split(". ")[0]  # torch appends several sentences of advice
+        raise CheckpointError(f"checkpoint {path} cannot be read (truncated or corrupt): {reason}") from None
     if not isinstance(checkpoint, dict) or RUN_STATE_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not an ebtlab checkpoint (it has no '{RUN_STATE_KEY}' run state)")
     return checkpoint

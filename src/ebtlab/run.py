@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # Gradient-norm clip of the published EBT recipe.
 GRADIENT_CLIP = 1.0
+# Characters of torch's list of mismatched weights kept in a checkpoint error.
+MAX_REASON_LENGTH = 200
 # Environment variable that hands the run folder to the processes Lightning launches for DDP.
 RUN_DIR_VARIABLE = "EBTLAB_RUN_DIR"
 
@@ -64,6 +66,8 @@ def load_weights(model: EnergyBasedTransformer, checkpoint: dict, checkpoint_pat
     except RuntimeError as error:
         details = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
         reason = details[0] if details else str(error).strip()
+        if len(reason) > MAX_REASON_LENGTH:
+            reason = reason[:MAX_REASON_LENGTH] + " ..."
         raise CheckpointError(f"checkpoint {checkpoint_path} does not fit the model of its config: {reason}") from None
 
 
