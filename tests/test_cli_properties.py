@@ -1,4 +1,4 @@
-"""Random command lines: whatever the arguments, ebtlab answers without a Python traceback."""
+"""Random command lines: whatever the arguments, ebtlab exits with code 0 or 2 and prints no traceback."""
 
 import contextlib
 import io

@@ -3,12 +3,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 import ebtlab.models.ebt
 from ebtlab.checkpoint import read_checkpoint
+from ebtlab.cli import main
 from ebtlab.config import build_config
 from ebtlab.descent import DescentResult
-from ebtlab.numerics import NumericalError, finite_flags
+from ebtlab.numerics import finite_flags
 from ebtlab.run import fit
 
 from tiny import merge
@@ -47,7 +49,7 @@ def test_finite_flags_name_what_failed(loss, energy, candidate, step_size, names
     assert failed(flags) == names
 
 
-def test_nan_energy_stops_run_and_keeps_last_checkpoint(tiny_values, small_corpus, monkeypatch):
+def test_nan_energy_stops_run_and_keeps_last_checkpoint(tiny_values, small_corpus, monkeypatch, capsys, tmp_path):
     # Training step 5 (counting from 1) gets a NaN energy; checkpoints are written after steps 2 and 4.
     original_descend = ebtlab.models.ebt.descend
     training_descents = []
@@ -61,15 +63,18 @@ def test_nan_energy_stops_run_and_keeps_last_checkpoint(tiny_values, small_corpu
 
     monkeypatch.setattr(ebtlab.models.ebt, "descend", descend_with_nan_at_step_5)
     values = merge(tiny_values, {"trainer": {"max_steps": 6}, "data": {"files": [str(small_corpus)]}})
-    with pytest.raises(NumericalError) as error:
-        fit(*build_config(values))
-    message = str(error.value)
-    assert message.startswith("training step 5: NaN or Inf in the energy at descent step 1, energy gradient at descent step 1,")
-    assert "loss, parameter gradients" in message
-    assert "the last good checkpoint is" in message
-
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(values))
+    assert main(["fit", "--config", str(config_file)]) == 2
+    output = capsys.readouterr().err
+    assert "Traceback" not in output
+    message = output.strip().splitlines()[-1]  # after the progress bar
     last = Path(tiny_values["runs_dir"]) / "tiny" / "version_0" / "checkpoints" / "last.ckpt"
-    assert str(last) in message
+    assert message == (
+        "ebtlab fit: error: training step 5: NaN or Inf in the energy at descent step 1, energy gradient at "
+        "descent step 1, energy at descent step 2, energy gradient at descent step 2, loss, parameter gradients; "
+        f"the last good checkpoint is {last}; lower optim.lr or ebt.step_size and start a new run"
+    )
     checkpoint = read_checkpoint(last)
     assert checkpoint["global_step"] == 4
     assert all(torch.isfinite(tensor).all() for tensor in checkpoint["state_dict"].values())

@@ -34,7 +34,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         os.replace(temporary, path)
 
     def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
-        """Load with `read_checkpoint`, which never unpickles arbitrary objects, whatever `weights_only` says."""
+        """Load with `read_checkpoint`, which never unpickles arbitrary objects, whatever the value of `weights_only`."""
         return read_checkpoint(Path(path))
 
 

@@ -1,7 +1,7 @@
 """Stopping a training run at the first NaN or Inf, before the optimizer step it would corrupt.
 
 The training step records 0-dim boolean tensors ("is this finite?") without reading them,
-so the descent steps never wait for the device. `NonFiniteCheck` reads them all at once,
+so the check adds no device synchronisation inside the descent. `NonFiniteCheck` reads them all at once,
 one device synchronisation per optimizer step, after the backward pass and before the
 optimizer updates any weight.
 """

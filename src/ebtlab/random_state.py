@@ -58,7 +58,7 @@ class RandomStateCallback(L.Callback):
     covered. A stream with its own `torch.Generator` must save `generator.get_state()` in
     its LightningModule's `on_save_checkpoint` and restore it in `on_load_checkpoint`.
 
-    With several processes, the checkpoint holds the state of rank 0, which equals that of
+    With several processes, the checkpoint contains the state of rank 0, which equals that of
     every rank because all processes are seeded alike and draw alike.
     """
 

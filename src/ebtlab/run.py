@@ -127,8 +127,8 @@ class LastValidation(L.Callback):
 
 def launched_process_run_dir() -> Path | None:
     """Return the run folder handed down by the first process, in a process Lightning launched for DDP."""
-    # NOTE: covers processes launched by Lightning on one machine; a cluster launcher that
-    # starts every process itself does not hand the folder down.
+    # NOTE: this covers processes launched by Lightning on one machine. A cluster launcher
+    # that starts every process itself does not hand the folder down.
     if int(os.environ.get("LOCAL_RANK", "0")) > 0 and RUN_DIR_VARIABLE in os.environ:
         return Path(os.environ[RUN_DIR_VARIABLE])
     return None
@@ -201,7 +201,7 @@ def fit(config: RunConfig, modality_class: type[Modality], *, resume_from: Path 
         with warnings.catch_warnings():
             # ResumableBatchSampler continues mid-epoch from the restored global step, which Lightning cannot see.
             warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
-            # A resumed run writes its checkpoints to the folder that already holds them.
+            # A resumed run writes its checkpoints to the folder that already contains them.
             warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
             # Every process evaluates the whole validation split, so validation metrics agree without syncing.
             warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('val/")

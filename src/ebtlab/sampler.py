@@ -2,8 +2,8 @@
 
 Epoch e visits the items in the order of the (e + 1)-th permutation drawn from a generator
 seeded with the run's seed. The order depends only on the seed and the number of batches
-already trained, so a run resumed at global step g sees exactly the batches an uninterrupted
-run sees after step g, and no other random generator is touched.
+already trained, so a run resumed at global step g trains on exactly the batches that an
+uninterrupted run trains on after step g, and no other random generator is touched.
 
 Under distributed training each global batch is cut into one contiguous slice per process,
 so W processes with batch size B train on the same items per step as one process with
@@ -26,7 +26,7 @@ def process_group() -> tuple[int, int]:
 class ResumableBatchSampler(Sampler[list[int]]):
     """Yield this process's share of shuffled global batches, starting at `start_batch`.
 
-    Each `iter()` call is one epoch, as in a DataLoader iterated once per epoch; the first
+    Each `iter()` call is one epoch, as in a DataLoader iterated once per epoch. The first
     call resumes the epoch that contains global batch `start_batch`. The last incomplete
     global batch of every epoch is dropped.
     """
