@@ -205,7 +205,7 @@ def fit(config: RunConfig, modality_class: type[Modality], *, resume_from: Path 
             warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
             # Every process evaluates the whole validation split, so validation metrics agree without syncing.
             warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('val/")
-            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     finally:
         del os.environ[RUN_DIR_VARIABLE]
     if last_validation.step != trainer.global_step:
