@@ -10,7 +10,7 @@ from ebtlab.checkpoint import read_checkpoint
 from ebtlab.cli import main
 from ebtlab.config import build_config
 from ebtlab.descent import DescentResult
-from ebtlab.numerics import finite_flags
+from ebtlab.numerics import NonFiniteCheck, NumericalError, finite_flags
 from ebtlab.run import fit
 
 from tiny import merge
@@ -83,3 +83,26 @@ def test_nan_energy_stops_run_and_keeps_last_checkpoint(tiny_values, small_corpu
     _, metrics = fit(*build_config(values), resume_from=last)
     assert metrics["train/steps"] == 6
     assert math.isfinite(metrics["val/loss"])
+
+
+class TinyModule(torch.nn.Module):
+    def __init__(self, gradient: float):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(2))
+        self.weight.grad = torch.tensor([1.0, gradient])
+
+
+class SingleProcess:
+    global_step = 7
+    checkpoint_callback = None
+
+    class strategy:
+        @staticmethod
+        def reduce_boolean_decision(decision: bool, all: bool) -> bool:
+            return decision
+
+
+def test_check_without_flags_reads_parameter_gradients():
+    NonFiniteCheck().on_before_optimizer_step(SingleProcess(), TinyModule(2.0), optimizer=None)
+    with pytest.raises(NumericalError, match="^training step 8: NaN or Inf in the parameter gradients; lower optim.lr"):
+        NonFiniteCheck().on_before_optimizer_step(SingleProcess(), TinyModule(math.inf), optimizer=None)

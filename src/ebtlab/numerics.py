@@ -34,13 +34,13 @@ def finite_flags(loss: torch.Tensor, result: DescentResult, step_size: torch.Ten
 class NonFiniteCheck(L.Callback):
     """Raise `NumericalError` when the training step's flags or the parameter gradients are not finite.
 
-    The LightningModule stores the flags of `finite_flags` as `finite_flags` in each training
-    step. Raising stops the run before the optimizer step, and no checkpoint is written on the
+    A LightningModule may store the flags of `finite_flags` as its `finite_flags` attribute in
+    each training step. The parameter gradients are checked for every module. Raising stops the run before the optimizer step, and no checkpoint is written on the
     way out, so the last checkpoint stays the last good one.
     """
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        flags = dict(pl_module.finite_flags)
+        flags = dict(getattr(pl_module, "finite_flags", {}))
         gradients = [parameter.grad for parameter in pl_module.parameters() if parameter.grad is not None]
         flags["parameter gradients"] = torch.isfinite(torch.nn.utils.get_total_norm(gradients))
         all_finite = bool(torch.stack(list(flags.values())).all())
