@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from ebtlab.errors import DataError
 from ebtlab.sampler import ResumableBatchSampler
 
 
@@ -43,3 +44,9 @@ def test_processes_share_each_global_batch(monkeypatch):
 def test_negative_start_batch_rejected():
     with pytest.raises(ValueError, match="start_batch must be >= 0"):
         ResumableBatchSampler(10, 2, seed=0, start_batch=-1)
+
+
+def test_too_few_items_for_global_batch(monkeypatch):
+    monkeypatch.setattr("ebtlab.sampler.process_group", lambda: (0, 2))
+    with pytest.raises(DataError, match="has 3 sequences, fewer than one global batch of 2 processes x data.batch_size=2"):
+        iter(ResumableBatchSampler(3, 2, seed=0))

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Sampler
 
+from ebtlab.errors import DataError
+
 
 def process_group() -> tuple[int, int]:
     """Return (rank, world size) of this process, or (0, 1) outside distributed training."""
@@ -53,7 +55,10 @@ class ResumableBatchSampler(Sampler[list[int]]):
         rank, world_size = process_group()
         batches_per_epoch = len(self)
         if batches_per_epoch == 0:
-            return iter(())
+            raise DataError(
+                f"the training split has {self.length} sequences, fewer than one global batch of {world_size} "
+                f"processes x data.batch_size={self.batch_size}"
+            )
 
         skip = 0
         if self.generator is None:
