@@ -1,9 +1,9 @@
 """The training data order: shuffled global batches that a resumed run continues mid-epoch.
 
 Epoch e visits the items in the order of the (e + 1)-th permutation drawn from a generator
-seeded with the run's seed. The order depends only on the seed and the number of batches
-already trained, so a run resumed at global step g trains on exactly the batches that an
-uninterrupted run trains on after step g, and no other random generator is touched.
+seeded with the run's seed, and no other random generator is touched. The order depends only
+on the seed and the number of batches already trained. A run resumed at global step g
+therefore trains on exactly the batches that an uninterrupted run trains on after step g.
 
 Under distributed training each global batch is cut into one contiguous slice per process,
 so W processes with batch size B train on the same items per step as one process with
