@@ -1,11 +1,15 @@
 import copy
+import os
+from pathlib import Path
 
 import pytest
 import torch
 
+from ebtlab.cli import main
 from ebtlab.config import build_config
 from ebtlab_image import ImageModality
 from ebtlab_text import TextModality
+from ebtlab_text.corpus import king_james_chapters
 from tiny import TINY_IMAGE_VALUES, TINY_VALUES, merge
 
 
@@ -36,3 +40,65 @@ def image_modality() -> ImageModality:
 @pytest.fixture(autouse=True)
 def fixed_seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """Twenty short King James chapters: about seven training batches of the tiny config per epoch."""
+    path = tmp_path_factory.mktemp("corpus") / "kjv.txt"
+    path.write_text("\n\n".join(chapter[:40] for chapter in king_james_chapters()[:20]), encoding="utf-8")
+    return path
+
+
+# Overrides that shrink the default job to a tiny model on the small corpus, so errors raised
+# late in `fit` come within seconds.
+SMALL = [
+    "data.files=[{corpus}]",
+    "data.vocab_size=300",
+    "data.context_length=16",
+    "data.batch_size=4",
+    "model.layers=1",
+    "model.width=32",
+    "model.heads=2",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "trainer.limit_val_batches=1",
+]
+
+
+@pytest.fixture(scope="session")
+def bad_inputs(tmp_path_factory, small_corpus) -> dict[str, Path]:
+    """A finished tiny run and files that are wrong in one way each, for the error table below."""
+    folder = tmp_path_factory.mktemp("bad_inputs")
+    small = [item.format(corpus=small_corpus) for item in SMALL]
+    assert main(["fit", *small, f"runs_dir={folder / 'runs'}", "trainer.max_steps=2", "trainer.val_every_n_steps=2"]) == 0
+    run = next((folder / "runs").glob("*/version_0"))
+    last = run / "checkpoints" / "last.ckpt"
+    paths = {"run": run, "last": last, "corpus": small_corpus}
+
+    paths["broken_yaml"] = folder / "broken.yaml"
+    paths["broken_yaml"].write_text("trainer:\n  max_steps: [1, 2\n")
+    paths["empty"] = folder / "empty.txt"
+    paths["empty"].write_text("\n\n")
+    paths["latin1"] = folder / "latin1.txt"
+    paths["latin1"].write_bytes("Caf\u00e9 au lait".encode("latin-1"))
+    paths["few_documents"] = folder / "few.txt"
+    paths["few_documents"].write_text("\n\n".join(f"document {index}" for index in range(5)))
+
+    paths["truncated"] = folder / "truncated" / "checkpoints" / "last.ckpt"
+    paths["truncated"].parent.mkdir(parents=True)
+    paths["truncated"].write_bytes(last.read_bytes()[:2000])
+    checkpoint = torch.load(last, weights_only=True)
+    paths["tampered"] = folder / "tampered" / "checkpoints" / "last.ckpt"
+    paths["tampered"].parent.mkdir(parents=True)
+    torch.save({**checkpoint, "payload": os.system}, paths["tampered"])  # pickled as a reference to code
+    paths["foreign"] = folder / "foreign.ckpt"
+    torch.save({"state_dict": checkpoint["state_dict"]}, paths["foreign"])
+    paths["other_shape"] = folder / "other_shape" / "checkpoints" / "last.ckpt"
+    paths["other_shape"].parent.mkdir(parents=True)
+    config = copy.deepcopy(checkpoint["ebtlab"]["config"])
+    config["model"]["width"] = 64
+    torch.save({**checkpoint, "ebtlab": {**checkpoint["ebtlab"], "config": config}}, paths["other_shape"])
+    paths["outside"] = folder / "outside.ckpt"
+    paths["outside"].write_bytes(last.read_bytes())
+    return paths

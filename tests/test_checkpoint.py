@@ -1,3 +1,9 @@
+import random
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 
@@ -52,3 +58,40 @@ def test_foreign_checkpoint(tmp_path):
     torch.save({"state_dict": {}}, path)
     with pytest.raises(CheckpointError, match="is not an ebtlab checkpoint"):
         read_checkpoint(path)
+
+
+KILLED_SAVER = """
+import sys
+from pathlib import Path
+
+import torch
+
+from ebtlab.checkpoint import AtomicCheckpointIO
+
+path = Path(sys.argv[1])
+io = AtomicCheckpointIO()
+for count in range(1_000_000):
+    io.save_checkpoint({"state_dict": {"w": torch.full((1_000_000,), float(count))}, "ebtlab": {}}, path)
+    print(count, flush=True)
+"""
+
+
+def test_kill_during_save_leaves_readable_checkpoint(tmp_path):
+    # A process saves 4 MB checkpoints back to back; SIGKILL lands at a random moment, most likely mid-save.
+    path = tmp_path / "last.ckpt"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_SAVER, str(path)], stdout=subprocess.PIPE, text=True)
+    for _ in range(3):
+        process.stdout.readline()
+    time.sleep(random.uniform(0.0, 0.5))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    weights = read_checkpoint(path)["state_dict"]["w"]
+    assert weights.shape == (1_000_000,)
+    assert torch.equal(weights, torch.full_like(weights, weights[0].item()))
+
+
+def test_checkpoint_io_loads_without_unpickling(tmp_path):
+    path = tmp_path / "tampered.ckpt"
+    torch.save({"state_dict": {}, "ebtlab": {}, "payload": CheckpointError("not data")}, path)
+    with pytest.raises(CheckpointError, match="contains objects other than tensors and plain data"):
+        AtomicCheckpointIO().load_checkpoint(path, weights_only=False)

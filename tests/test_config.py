@@ -114,3 +114,15 @@ def test_size_preset_overrides(tiny_values):
     assert (shape.layers, shape.width, shape.heads) == (4, 256, 4)
     config, _ = build_config(merge(tiny_values, {"model": {"size": "3xs", "layers": 1, "width": None, "heads": None}}))
     assert config.model.shape().layers == 1
+
+
+@pytest.mark.parametrize("override", ["data.batch_size=[", "data.batch_size='", "data.batch_size==", "data.batch_size=\x1f"])
+def test_override_with_invalid_yaml_value(override):
+    with pytest.raises(ConfigError, match="invalid override: the value is not valid YAML"):
+        parse_overrides([override])
+
+
+@pytest.mark.parametrize("value", ["${oc.env:HOME}", "${missing}", "a ${b} c"])
+def test_interpolations_rejected(tiny_values, value):
+    with pytest.raises(ConfigError, match=r"invalid config at ebt.step_size: .* is an interpolation"):
+        build_config(merge(tiny_values, {"ebt": {"step_size": value}}))

@@ -35,3 +35,14 @@ def merge(base: dict, changes: dict) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+def fit_values(values: dict, *, resume_from=None):
+    """Build a config from plain values and train it, preparing the modality as `ebtlab fit` does."""
+    from ebtlab.checkpoint import RUN_STATE_KEY, read_checkpoint
+    from ebtlab.config import build_config
+    from ebtlab.run import fit, prepare_modality
+
+    config, modality_class = build_config(values)
+    state = read_checkpoint(resume_from)[RUN_STATE_KEY]["modality_state"] if resume_from else None
+    return fit(config, prepare_modality(config, modality_class, state), resume_from=resume_from)

@@ -116,13 +116,14 @@ class ImageModality(Modality):
     def context_length(self) -> int:
         return self.patches_per_image - 1
 
-    def datamodule(self, *, seed: int) -> ImageDataModule:
+    def datamodule(self, *, seed: int, start_batch: int = 0) -> ImageDataModule:
         return ImageDataModule(
             self.splits,
             patch_size=self.config.patch_size,
             batch_size=self.config.batch_size,
             num_workers=self.config.num_workers,
             seed=seed,
+            start_batch=start_batch,
         )
 
     def build_encoder(self, width: int) -> nn.Module:

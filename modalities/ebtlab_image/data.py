@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ebtlab.errors import DataError
+from ebtlab.sampler import ResumableBatchSampler
 from ebtlab_image.patches import patchify, to_signed_unit
 
 
@@ -41,35 +42,31 @@ class ImageDataModule(L.LightningDataModule):
         batch_size: int,
         num_workers: int,
         seed: int,
+        start_batch: int = 0,
     ):
         super().__init__()
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.start_batch = start_batch
         self.datasets = {split: PatchSequences(images, patch_size) for split, images in splits.items() if images.shape[0] > 0}
         if len(self.datasets["train"]) < batch_size:
             raise DataError(
                 f"the training split has {len(self.datasets['train'])} images, fewer than one batch of data.batch_size={batch_size}"
             )
 
-    def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
+    def _dataset(self, split: str) -> PatchSequences:
         if split not in self.datasets:
             raise DataError(f"the images have no {split} split")
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle,
-            generator=generator,
-            num_workers=self.num_workers,
-        )
+        return self.datasets[split]
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        dataset = self._dataset("train")
+        batches = ResumableBatchSampler(len(dataset), self.batch_size, seed=self.seed, start_batch=self.start_batch)
+        return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", shuffle=False)
+        return DataLoader(self._dataset("validation"), batch_size=self.batch_size, num_workers=self.num_workers)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return DataLoader(self._dataset("test"), batch_size=self.batch_size, num_workers=self.num_workers)

@@ -109,7 +109,7 @@ class TextModality(Modality):
     def context_length(self) -> int:
         return self.config.context_length
 
-    def datamodule(self, *, seed: int) -> TextDataModule:
+    def datamodule(self, *, seed: int, start_batch: int = 0) -> TextDataModule:
         return TextDataModule(
             self.streams,
             padding_id=self.tokenizer.pad_token_id,
@@ -117,6 +117,7 @@ class TextModality(Modality):
             batch_size=self.config.batch_size,
             num_workers=self.config.num_workers,
             seed=seed,
+            start_batch=start_batch,
         )
 
     def build_encoder(self, width: int) -> nn.Module:

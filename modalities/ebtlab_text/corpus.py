@@ -55,8 +55,10 @@ def file_documents(paths: list[str], key: str = "data.files") -> list[str]:
     documents = []
     for name in paths:
         path = Path(name).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise DataError(f"{key}: text file not found: {path}")
+        if not path.is_file():
+            raise DataError(f"{key}: {path} is not a file")
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as error:

@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerFast
 
 from ebtlab.errors import DataError
+from ebtlab.sampler import ResumableBatchSampler
 
 # Targets at this index are padding and count in no loss or metric (torch's cross-entropy default).
 IGNORE_INDEX = -100
@@ -69,11 +70,13 @@ class TextDataModule(L.LightningDataModule):
         batch_size: int,
         num_workers: int,
         seed: int,
+        start_batch: int = 0,
     ):
         super().__init__()
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.start_batch = start_batch
         self.datasets = {split: TokenWindows(stream, context_length, padding_id) for split, stream in streams.items()}
         if len(self.datasets["train"]) < batch_size:
             raise DataError(
@@ -81,24 +84,18 @@ class TextDataModule(L.LightningDataModule):
                 f"fewer than one batch of data.batch_size={batch_size}"
             )
 
-    def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
+    def _dataset(self, split: str) -> TokenWindows:
         if split not in self.datasets:
             raise DataError(f"the corpus has no {split} split")
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle,
-            generator=generator,
-            num_workers=self.num_workers,
-        )
+        return self.datasets[split]
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        dataset = self._dataset("train")
+        batches = ResumableBatchSampler(len(dataset), self.batch_size, seed=self.seed, start_batch=self.start_batch)
+        return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", shuffle=False)
+        return DataLoader(self._dataset("validation"), batch_size=self.batch_size, num_workers=self.num_workers)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return DataLoader(self._dataset("test"), batch_size=self.batch_size, num_workers=self.num_workers)

@@ -33,6 +33,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.fsync(file.fileno())
         os.replace(temporary, path)
 
+    def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
+        """Load with `read_checkpoint`, which never unpickles arbitrary objects, whatever the value of `weights_only`."""
+        return read_checkpoint(Path(path))
+
 
 class RunStateCallback(L.Callback):
     """Store the resolved config and the modality's data-derived state in every checkpoint."""
@@ -41,7 +45,7 @@ class RunStateCallback(L.Callback):
         self.run_state = {"config": config, "modality_state": modality_state}
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        checkpoint[RUN_STATE_KEY] = self.run_state
+        checkpoint.setdefault(RUN_STATE_KEY, {}).update(self.run_state)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -58,7 +62,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             "tensors and plain data, which ebtlab does not unpickle"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile) as error:
-        raise CheckpointError(f"checkpoint {path} cannot be read (truncated or corrupt): {first_line(error)}") from None
+        reason = first_line(error).split(". ")[0]  # torch appends several sentences of advice
+        raise CheckpointError(f"checkpoint {path} cannot be read (truncated or corrupt): {reason}") from None
     if not isinstance(checkpoint, dict) or RUN_STATE_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not an ebtlab checkpoint (it has no '{RUN_STATE_KEY}' run state)")
     return checkpoint

@@ -23,6 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="train a model from a YAML config")
     fit.add_argument("--config", type=Path, help="YAML config file (default: the main job, configs/default.yaml)")
     fit.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    fit.add_argument(
+        "--resume",
+        metavar="auto|PATH",
+        help="continue a run: 'auto' for the newest run of the config's experiment, or a checkpoint file or run folder",
+    )
     fit.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. trainer.max_steps=20")
 
     compare = commands.add_parser("compare", help="train an EBT and its autoregressive baseline and compare them")
@@ -84,13 +89,25 @@ def format_metrics(metrics: dict) -> str:
 def run_fit(args: argparse.Namespace) -> None:
     from ebtlab.config import load_config, to_yaml
 
-    config, modality_class = load_config(args.config, args.overrides)
+    checkpoint_path, modality_state = None, None
+    if args.resume is None:
+        config, modality_class = load_config(args.config, args.overrides)
+    else:
+        from ebtlab.checkpoint import RUN_STATE_KEY, read_checkpoint
+        from ebtlab.resume import check_run_folder, checkpoint_to_resume, resumed_config
+
+        checkpoint_path, overrides = checkpoint_to_resume(args.resume, args.config, args.overrides)
+        checkpoint = read_checkpoint(checkpoint_path)
+        config, modality_class = resumed_config(checkpoint, overrides)
+        modality_state = checkpoint[RUN_STATE_KEY]["modality_state"]
+        check_run_folder(checkpoint_path)
     if args.print_config:
         print(to_yaml(config), end="")
         return
     from ebtlab.run import fit, prepare_modality
 
-    run_dir, metrics = fit(config, prepare_modality(config, modality_class))
+    modality = prepare_modality(config, modality_class, modality_state)
+    run_dir, metrics = fit(config, modality, resume_from=checkpoint_path)
     print(f"\nResults of {run_dir}:\n{format_metrics(metrics)}")
 
 

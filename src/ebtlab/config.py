@@ -86,6 +86,8 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     accelerator: str = "auto"
     devices: int | str = "auto"
+    strategy: str = "auto"  # a Lightning strategy name, such as "ddp" for one process per device
+    inference_mode: bool = False  # must stay false for energy models, whose evaluation needs gradients
 
 
 @dataclass
@@ -143,10 +145,26 @@ def parse_overrides(overrides: list[str]) -> dict:
         return OmegaConf.to_container(OmegaConf.from_dotlist(overrides))
     except OmegaConfBaseException as error:
         raise ConfigError(f"invalid override: {first_line(error)}") from None
+    except yaml.YAMLError as error:
+        reason = " ".join(str(error).split())
+        raise ConfigError(f"invalid override: the value is not valid YAML: {reason}") from None
+
+
+def _reject_interpolations(values: Any, key: str = "") -> None:
+    """Reject OmegaConf interpolations, so a config, also one stored in a checkpoint, stays plain data."""
+    if isinstance(values, dict):
+        for name, value in values.items():
+            _reject_interpolations(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(values, list):
+        for index, value in enumerate(values):
+            _reject_interpolations(value, f"{key}[{index}]")
+    elif isinstance(values, str) and "${" in values:
+        raise ConfigError(f"invalid config at {key}: {values!r} is an interpolation (${{...}}), which ebtlab does not resolve")
 
 
 def build_config(values: dict) -> tuple[RunConfig, type[Modality]]:
     """Validate plain config values into a RunConfig whose `data` is the modality's config."""
+    _reject_interpolations(values)
     merged = _merge_strict(OmegaConf.structured(RunConfig), values, "")
     if OmegaConf.is_missing(merged, "modality"):
         known = ", ".join(sorted(registered_modalities()))
@@ -226,4 +244,10 @@ def check_values(config: RunConfig) -> None:
         "expected a positive number of batches or null for all",
     )
     _require(config.trainer.log_every_n_steps > 0, "trainer.log_every_n_steps", config.trainer.log_every_n_steps, "expected at least 1")
+    _require(
+        not config.trainer.inference_mode,
+        "trainer.inference_mode",
+        config.trainer.inference_mode,
+        "energy descent needs gradients during evaluation; set it to false",
+    )
     _require(bool(config.experiment.strip()) and "/" not in config.experiment, "experiment", config.experiment, "expected a name without '/'")

@@ -78,8 +78,12 @@ class Modality(ABC):
         """Units per training sequence (S)."""
 
     @abstractmethod
-    def datamodule(self, *, seed: int) -> L.LightningDataModule:
-        """Return the data module over this modality's real data."""
+    def datamodule(self, *, seed: int, start_batch: int = 0) -> L.LightningDataModule:
+        """Return the data module over this modality's real data.
+
+        Its training loader should draw batches with `ebtlab.sampler.ResumableBatchSampler`,
+        so that a run resumed after `start_batch` training batches continues the same order.
+        """
 
     @abstractmethod
     def build_encoder(self, width: int) -> nn.Module:

@@ -7,8 +7,10 @@ and metrics.json with the final validation metrics.
 
 import json
 import logging
+import os
 import re
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,11 +25,17 @@ from ebtlab.config import RunConfig, TrainerConfig, build_config, parse_override
 from ebtlab.errors import CheckpointError, ConfigError, EbtlabError, first_line
 from ebtlab.modality import Modality
 from ebtlab.models import ARCHITECTURES, PredictionModel
+from ebtlab.numerics import NonFiniteCheck
+from ebtlab.random_state import RandomStateCallback
 
 log = logging.getLogger(__name__)
 
 # Gradient-norm clip of the published EBT recipe.
 GRADIENT_CLIP = 1.0
+# Characters of torch's list of mismatched weights kept in a checkpoint error.
+MAX_REASON_LENGTH = 200
+# Environment variable that hands the run folder to the processes Lightning launches for DDP.
+RUN_DIR_VARIABLE = "EBTLAB_RUN_DIR"
 
 
 def next_run_dir(runs_dir: Path, experiment: str) -> Path:
@@ -46,10 +54,24 @@ def build_model(modality: Modality, config: RunConfig) -> PredictionModel:
     return ARCHITECTURES[config.model.architecture].from_config(modality, config)
 
 
+def load_weights(model: PredictionModel, checkpoint: dict, checkpoint_path: Path) -> None:
+    """Load a checkpoint's weights, naming the first mismatch when they do not fit the model."""
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        details = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
+        reason = details[0] if details else str(error).strip()
+        if len(reason) > MAX_REASON_LENGTH:
+            reason = reason[:MAX_REASON_LENGTH] + " ..."
+        raise CheckpointError(f"checkpoint {checkpoint_path} does not fit the model of its config: {reason}") from None
+
+
 def build_trainer(config: TrainerConfig, *, logger=False, callbacks=(), **overrides) -> L.Trainer:
     """Build a Lightning Trainer for an energy model.
 
     Inference mode stays off because energy descent needs gradients during evaluation.
+    Lightning's distributed sampler stays off because `ResumableBatchSampler` gives each
+    process its share of every global batch.
     """
     try:
         return L.Trainer(
@@ -61,15 +83,17 @@ def build_trainer(config: TrainerConfig, *, logger=False, callbacks=(), **overri
             log_every_n_steps=config.log_every_n_steps,
             accelerator=config.accelerator,
             devices=config.devices,
+            strategy=config.strategy,
+            use_distributed_sampler=False,
             gradient_clip_val=GRADIENT_CLIP,
-            inference_mode=False,
+            inference_mode=config.inference_mode,
             logger=logger,
             callbacks=list(callbacks),
             plugins=[AtomicCheckpointIO()],
             enable_model_summary=False,
             **overrides,
         )
-    except MisconfigurationException as error:
+    except (MisconfigurationException, ValueError) as error:
         raise ConfigError(f"invalid trainer settings: {first_line(error)}") from None
 
 
@@ -103,24 +127,47 @@ def prepare_modality(config: RunConfig, modality_class: type[Modality], state: d
     return modality
 
 
+def launched_process_run_dir() -> Path | None:
+    """Return the run folder handed down by the first process, in a process Lightning launched for DDP."""
+    # NOTE: this covers processes launched by Lightning on one machine. A cluster launcher
+    # that starts every process itself does not hand the folder down.
+    if int(os.environ.get("LOCAL_RANK", "0")) > 0 and RUN_DIR_VARIABLE in os.environ:
+        return Path(os.environ[RUN_DIR_VARIABLE])
+    return None
+
+
 def fit(
     config: RunConfig,
     modality: Modality,
     *,
     run_dir: Path | None = None,
     callbacks: Sequence[L.Callback] = (),
+    resume_from: Path | None = None,
 ) -> tuple[Path, dict]:
     """Train the configured model on a prepared modality; return the run folder and the final metrics.
 
-    The run folder is the next runs/<experiment>/version_<n> unless `run_dir` names one.
+    The run folder is the next runs/<experiment>/version_<n> unless `run_dir` names one. With
+    `resume_from`, a checkpoint in <run folder>/checkpoints/, training continues in that run
+    folder from the checkpoint's weights, optimizer, data position and random state; the
+    modality must then be prepared with the checkpoint's modality state.
     """
     L.seed_everything(config.seed, workers=True, verbose=False)
+    checkpoint = read_checkpoint(resume_from) if resume_from else None
 
     # Data, model and trainer are built before anything is written, so bad input leaves no run folder.
-    datamodule = modality.datamodule(seed=config.seed)
+    datamodule = modality.datamodule(seed=config.seed, start_batch=checkpoint["global_step"] if checkpoint else 0)
     model = build_model(modality, config)
+    if checkpoint:
+        # Lightning loads the weights again when training starts; this names a mismatch in one line.
+        load_weights(model, checkpoint, resume_from)
     log.info("model: %s, %s parameters", config.model.architecture, f"{model.parameter_count():,}")
-    run_dir = run_dir or next_run_dir(Path(config.runs_dir), config.experiment)
+    launched_run_dir = launched_process_run_dir()
+    if launched_run_dir:
+        run_dir = launched_run_dir
+    elif resume_from:
+        run_dir = resume_from.parent.parent
+    else:
+        run_dir = run_dir or next_run_dir(Path(config.runs_dir), config.experiment)
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
@@ -138,6 +185,8 @@ def fit(
             checkpoints,
             last_validation,
             RunStateCallback(to_plain(config), modality.state_dict()),
+            RandomStateCallback(config.seed),
+            NonFiniteCheck(),
             LearningRateMonitor(logging_interval="step"),
             ProgressBar(),
             *callbacks,
@@ -145,17 +194,30 @@ def fit(
         num_sanity_val_steps=0,
     )
 
-    try:
-        run_dir.mkdir(parents=True)
-    except FileExistsError:
-        raise EbtlabError(f"run folder {run_dir} was created by another run in the meantime; start this run again") from None
-    (run_dir / "config.yaml").write_text(to_yaml(config), encoding="utf-8")
-    modality.save(run_dir)
-    logger.log_hyperparams(to_plain(config))
-    log.info("run folder: %s", run_dir)
+    if not launched_run_dir:
+        if not resume_from:
+            try:
+                run_dir.mkdir(parents=True)
+            except FileExistsError:
+                raise EbtlabError(f"run folder {run_dir} was created by another run in the meantime; start this run again") from None
+            modality.save(run_dir)
+        (run_dir / "config.yaml").write_text(to_yaml(config), encoding="utf-8")
+        logger.log_hyperparams(to_plain(config))
+        log.info("%s run folder: %s", "resuming in" if resume_from else "new", run_dir)
 
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule)
+    os.environ[RUN_DIR_VARIABLE] = str(run_dir)
+    try:
+        with warnings.catch_warnings():
+            # ResumableBatchSampler continues mid-epoch from the restored global step, which Lightning cannot see.
+            warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+            # A resumed run writes its checkpoints to the folder that already contains them.
+            warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+            # Every process evaluates the whole validation split, so validation metrics agree without syncing.
+            warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('val/")
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    finally:
+        del os.environ[RUN_DIR_VARIABLE]
     if last_validation.step != trainer.global_step:
         trainer.validate(model, datamodule=datamodule, verbose=False)
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
@@ -165,7 +227,8 @@ def fit(
     metrics["train/wall_time_s"] = round(wall_time, 1)
     metrics["train/steps"] = trainer.global_step
     metrics["model/parameters"] = model.parameter_count()
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    if trainer.is_global_zero:
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return run_dir, metrics
 
 
@@ -175,14 +238,15 @@ def load_model(checkpoint_path: Path, overrides: list[str]) -> tuple[PredictionM
     run_state = checkpoint[RUN_STATE_KEY]
     values = OmegaConf.to_container(OmegaConf.merge(run_state["config"], parse_overrides(overrides)))
     config, modality_class = build_config(values)
+    stored = run_state["config"]["model"].get("architecture", "ebt")
+    if config.model.architecture != stored:
+        raise ConfigError(
+            f"model.architecture: checkpoint {checkpoint_path} holds an {stored!r} model, "
+            f"which cannot be loaded as {config.model.architecture!r}; drop the override"
+        )
     modality = prepare_modality(config, modality_class, state=run_state["modality_state"])
     model = build_model(modality, config)
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as error:
-        details = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
-        reason = details[0] if details else str(error).strip()
-        raise CheckpointError(f"checkpoint {checkpoint_path} does not fit the model of its config: {reason}") from None
+    load_weights(model, checkpoint, checkpoint_path)
     model.eval()
     return model, config
 

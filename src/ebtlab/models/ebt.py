@@ -14,6 +14,8 @@ from ebtlab.descent import DescentPlan, DescentResult, EnergyFn, descend
 from ebtlab.energy import AutoregressiveEnergyTransformer
 from ebtlab.modality import Modality
 from ebtlab.models.base import PredictionModel
+from ebtlab.numerics import finite_flags
+from ebtlab.sampler import process_group
 from ebtlab.nn.init import initialize_weights
 from ebtlab.replay import ReplayBuffer
 from ebtlab.thinking import BestOfN
@@ -67,6 +69,7 @@ class EnergyBasedTransformer(PredictionModel):
         self.replay_buffer = ReplayBuffer(ebt.replay_buffer_rows) if ebt.replay_buffer_rows else None
         self.validation_losses = nn.ModuleList(MeanMetric() for _ in range(self.thinking_steps(thinking)))
         self.validation_generator: torch.Generator | None = None
+        self.finite_flags: dict[str, torch.Tensor] = {}  # read by ebtlab.numerics.NonFiniteCheck
 
     @classmethod
     def from_config(cls, modality: Modality, config: RunConfig) -> "EnergyBasedTransformer":
@@ -86,6 +89,20 @@ class EnergyBasedTransformer(PredictionModel):
 
     def thinking_steps(self, thinking: ThinkingConfig) -> int:
         return thinking.descent_steps or self.recipe.descent_steps
+
+    def initial_candidates(self, target: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Draw initial candidates (B, S, C) for a batch whose targets are `target`.
+
+        In distributed training each of the W processes draws the candidates of the whole
+        global batch (W * B rows) and keeps its own rows, so that the draws match those of one
+        process with the global batch. Evaluation runs the whole split on every process.
+        """
+        rank, world_size = process_group() if self.training else (0, 1)
+        if world_size == 1:
+            return self.candidate_space.initial(target, generator)
+        B = target.shape[0]
+        global_target = target.repeat(world_size, *([1] * (target.dim() - 1)))  # (W * B, S)
+        return self.candidate_space.initial(global_target, generator)[rank * B : (rank + 1) * B]
 
     def energy_function(self, observed: torch.Tensor) -> EnergyFn:
         """Return E(normalized candidate (B, S, C), landscape) -> (B, S) for observed units.
@@ -120,7 +137,7 @@ class EnergyBasedTransformer(PredictionModel):
         Fresh rows start from the candidate space's random initial candidates; replayed rows
         restart from their stored final candidates.
         """
-        initial = self.candidate_space.initial(batch["target"])  # (B, S, C)
+        initial = self.initial_candidates(batch["target"], None)  # (B, S, C)
         if self.replay_buffer is None or len(self.replay_buffer) == 0:
             return batch, initial
         count = max(1, round(self.recipe.replay_share * batch["target"].shape[0]))
@@ -178,7 +195,7 @@ class EnergyBasedTransformer(PredictionModel):
         step_size = thinking.step_size or self.step_size.detach().clamp(min=MIN_STEP_SIZE)
         best = BestOfN(thinking.selection)
         for _ in range(thinking.candidates):
-            initial = self.candidate_space.initial(batch["target"], generator)  # (B, S, C)
+            initial = self.initial_candidates(batch["target"], generator)  # (B, S, C)
             best.add(descend(energy, initial, self.candidate_space.normalize, step_size, plan, generator))
             yield best
 
@@ -204,8 +221,10 @@ class EnergyBasedTransformer(PredictionModel):
 
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
         loss, losses, result = self.unrolled_losses(batch)
+        self.finite_flags = finite_flags(loss, result, self.step_size)
         batch_size = batch["target"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        # Synchronised, so that with several processes the logged loss is that of the global batch.
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=True)
         for k, (step_loss, energy) in enumerate(zip(losses, result.energies), start=1):
             self.log(f"train/loss_step_{k}", step_loss, batch_size=batch_size)
             # The energy that step k starts from, averaged over every prediction of the batch.

@@ -48,8 +48,8 @@ def test_ebt_never_sees_later_patch(image_modality, changed_patch):
     changed[:, row * 7 : (row + 1) * 7, col * 7 : (col + 1) * 7] = 255 - changed[:, row * 7 : (row + 1) * 7, col * 7 : (col + 1) * 7]
 
     with torch.no_grad():
-        before = model.descend(sequences_of(images), second_order=False, generator=torch.Generator().manual_seed(1))
-        after = model.descend(sequences_of(changed), second_order=False, generator=torch.Generator().manual_seed(1))
+        before = model.think(sequences_of(images), model.thinking, torch.Generator().manual_seed(1))
+        after = model.think(sequences_of(changed), model.thinking, torch.Generator().manual_seed(1))
     # Candidate i predicts patch i + 1 and may see patches 0..i, so candidates 0..changed_patch - 1 are blind to the change.
     seen = changed_patch
     for energy_before, energy_after in zip(before.energies, after.energies):

@@ -49,3 +49,19 @@ def test_loaders_use_configured_workers():
     assert loader.num_workers == 2
     assert next(iter(loader))["observed"].shape == (4, 8)
     assert datamodule.val_dataloader().num_workers == 2
+
+
+def test_training_loader_resumes_at_start_batch():
+    streams = {"train": torch.arange(400), "validation": torch.arange(50)}
+
+    def training_batches(start_batch: int, epochs: int) -> list[torch.Tensor]:
+        datamodule = TextDataModule(streams, padding_id=0, context_length=8, batch_size=4, num_workers=0, seed=3, start_batch=start_batch)
+        loader = datamodule.train_dataloader()
+        return [batch["observed"] for _ in range(epochs) for batch in loader]
+
+    uninterrupted = training_batches(0, epochs=3)
+    assert len(uninterrupted) == 3 * 12  # 49 windows: 12 batches of 4 per epoch
+    resumed = training_batches(17, epochs=2)  # 17 batches done: epoch 1 from its 6th batch, then epoch 2
+    assert len(resumed) == len(uninterrupted) - 17
+    for expected, batch in zip(uninterrupted[17:], resumed):
+        assert torch.equal(batch, expected)
