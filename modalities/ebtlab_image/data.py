@@ -7,12 +7,11 @@ patches 0..P-2 and the targets 1..P-1, so position i observes patches 0..i and p
 patch i + 1. Patch 0 is always given.
 """
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from ebtlab.datamodule import SplitDataModule
 from ebtlab.errors import DataError
-from ebtlab.sampler import ResumableBatchSampler
 from ebtlab_image.patches import patchify, to_signed_unit
 
 
@@ -31,7 +30,7 @@ class PatchSequences(Dataset):
         return {"observed": patches[:-1], "target": patches[1:]}  # (S, C) each
 
 
-class ImageDataModule(L.LightningDataModule):
+class ImageDataModule(SplitDataModule):
     """Training, validation and test next-patch sequences of split images."""
 
     def __init__(
@@ -44,29 +43,9 @@ class ImageDataModule(L.LightningDataModule):
         seed: int,
         start_batch: int = 0,
     ):
-        super().__init__()
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.seed = seed
-        self.start_batch = start_batch
-        self.datasets = {split: PatchSequences(images, patch_size) for split, images in splits.items() if images.shape[0] > 0}
-        if len(self.datasets["train"]) < batch_size:
+        datasets = {split: PatchSequences(images, patch_size) for split, images in splits.items() if images.shape[0] > 0}
+        if len(datasets["train"]) < batch_size:
             raise DataError(
-                f"the training split has {len(self.datasets['train'])} images, fewer than one batch of data.batch_size={batch_size}"
+                f"the training split has {len(datasets['train'])} images, fewer than one batch of data.batch_size={batch_size}"
             )
-
-    def _dataset(self, split: str) -> PatchSequences:
-        if split not in self.datasets:
-            raise DataError(f"the images have no {split} split")
-        return self.datasets[split]
-
-    def train_dataloader(self) -> DataLoader:
-        dataset = self._dataset("train")
-        batches = ResumableBatchSampler(len(dataset), self.batch_size, seed=self.seed, start_batch=self.start_batch)
-        return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self._dataset("validation"), batch_size=self.batch_size, num_workers=self.num_workers)
-
-    def test_dataloader(self) -> DataLoader:
-        return DataLoader(self._dataset("test"), batch_size=self.batch_size, num_workers=self.num_workers)
+        super().__init__(datasets, batch_size=batch_size, num_workers=num_workers, seed=seed, start_batch=start_batch)

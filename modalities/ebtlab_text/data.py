@@ -3,13 +3,12 @@
 Notation: S context length in tokens, W windows in a split.
 """
 
-import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerFast
 
+from ebtlab.datamodule import SplitDataModule
 from ebtlab.errors import DataError
-from ebtlab.sampler import ResumableBatchSampler
 
 # Targets at this index are padding and count in no loss or metric (torch's cross-entropy default).
 IGNORE_INDEX = -100
@@ -58,7 +57,7 @@ def window_loader(stream: torch.Tensor, padding_id: int, context_length: int, ba
     return DataLoader(TokenWindows(stream, context_length, padding_id), batch_size=batch_size)
 
 
-class TextDataModule(L.LightningDataModule):
+class TextDataModule(SplitDataModule):
     """Training, validation and test windows of tokenized splits."""
 
     def __init__(
@@ -72,30 +71,10 @@ class TextDataModule(L.LightningDataModule):
         seed: int,
         start_batch: int = 0,
     ):
-        super().__init__()
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.seed = seed
-        self.start_batch = start_batch
-        self.datasets = {split: TokenWindows(stream, context_length, padding_id) for split, stream in streams.items()}
-        if len(self.datasets["train"]) < batch_size:
+        datasets = {split: TokenWindows(stream, context_length, padding_id) for split, stream in streams.items()}
+        if len(datasets["train"]) < batch_size:
             raise DataError(
-                f"the training split has {len(self.datasets['train'])} sequences of {context_length} tokens, "
+                f"the training split has {len(datasets['train'])} sequences of {context_length} tokens, "
                 f"fewer than one batch of data.batch_size={batch_size}"
             )
-
-    def _dataset(self, split: str) -> TokenWindows:
-        if split not in self.datasets:
-            raise DataError(f"the corpus has no {split} split")
-        return self.datasets[split]
-
-    def train_dataloader(self) -> DataLoader:
-        dataset = self._dataset("train")
-        batches = ResumableBatchSampler(len(dataset), self.batch_size, seed=self.seed, start_batch=self.start_batch)
-        return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self._dataset("validation"), batch_size=self.batch_size, num_workers=self.num_workers)
-
-    def test_dataloader(self) -> DataLoader:
-        return DataLoader(self._dataset("test"), batch_size=self.batch_size, num_workers=self.num_workers)
+        super().__init__(datasets, batch_size=batch_size, num_workers=num_workers, seed=seed, start_batch=start_batch)
