@@ -74,7 +74,7 @@ BAD_INPUTS = [
     (["fit", "--resume", "{run}", "--config", "configs/default.yaml"], "--config cannot be combined with --resume"),
     (["fit", "--resume", "auto"], "no run of experiment 'text_ebt_s1' under runs to resume"),
     (["fit", "model.architecture=rnn"], "invalid value for model.architecture: 'rnn' (known architectures: ebt, transformer)"),
-    (["validate", "--checkpoint", "{last}", "model.architecture=transformer"], "model.architecture: checkpoint {last} holds an 'ebt' model"),
+    (["validate", "--checkpoint", "{last}", "model.architecture=transformer"], "model.architecture: checkpoint {last} contains an 'ebt' model"),
     (["test", "--checkpoint", "absent.ckpt"], "checkpoint not found: absent.ckpt"),
     (["compare", "--config", "absent.yaml"], "config file not found: absent.yaml"),
     (["compare", "--config", str(CONFIGS / "text" / "transformer.yaml"), *SMALL], "model.architecture: compare trains an EBT and derives its baseline"),

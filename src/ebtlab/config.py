@@ -61,7 +61,7 @@ class EBTConfig:
 
 @dataclass
 class ThinkingConfig:
-    """How an EBT predicts at evaluation, thinking and generation time."""
+    """Inference settings of an EBT, used in evaluation, `think` and `generate`."""
 
     descent_steps: int | None = None  # None: the trained model's ebt.descent_steps
     step_size: float | None = None  # None: the model's step size

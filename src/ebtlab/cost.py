@@ -62,5 +62,5 @@ def _profiled_peak_memory(step, device: torch.device) -> int:
             warnings.simplefilter("ignore", FutureWarning)
             profiler.export_memory_timeline(str(timeline), device=str(device))
         _, sizes = json.loads(timeline.read_text())
-    # Each row holds the bytes of every memory category at one moment; the step's peak is the largest total.
+    # Each row contains the bytes of every memory category at one moment. The step's peak is the largest total.
     return max((sum(row) for row in sizes), default=0)

@@ -132,7 +132,7 @@ class Modality(ABC):
     def choose_units(self, prediction: torch.Tensor, *, temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:
         """Turn final predictions (B, S, C) into observed units (B, S, ...) to continue a sequence.
 
-        `temperature` 0 asks for the most likely unit; above 0, for a sample at that temperature.
+        `temperature` 0 selects the most likely unit; above 0 draws a sample at that temperature.
         """
         raise NotImplementedError(f"modality {self.name!r} does not support generation")
 

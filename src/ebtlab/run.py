@@ -241,7 +241,7 @@ def load_model(checkpoint_path: Path, overrides: list[str]) -> tuple[PredictionM
     stored = run_state["config"]["model"].get("architecture", "ebt")
     if config.model.architecture != stored:
         raise ConfigError(
-            f"model.architecture: checkpoint {checkpoint_path} holds an {stored!r} model, "
+            f"model.architecture: checkpoint {checkpoint_path} contains an {stored!r} model, "
             f"which cannot be loaded as {config.model.architecture!r}; drop the override"
         )
     modality = prepare_modality(config, modality_class, state=run_state["modality_state"])

@@ -1,4 +1,4 @@
-"""What every model of a modality's units shares: the optimiser, the schedule and validation reports.
+"""The parts every model of a modality's units shares: the optimiser, the schedule and validation reports.
 
 Notation: B batch, S units per sequence, C candidate width.
 """

@@ -32,7 +32,7 @@ class EnergyBasedTransformer(PredictionModel):
     Each descent step uses a landscape: its own learned landscape token with
     `landscapes="per_step"` (the System 1 recipe), or one shared token (System 2). Training
     unrolls the descent with second-order gradients and applies the modality's task loss to
-    the candidate after each step. Evaluation thinks as the `thinking` config says: more or
+    the candidate after each step. Evaluation thinks as the `thinking` config describes: more or
     fewer steps, best of N candidates by energy, accept-lower, Langevin noise. It runs with
     gradients enabled but without second-order graphs; run the Trainer with
     `inference_mode=False`.
@@ -206,7 +206,7 @@ class EnergyBasedTransformer(PredictionModel):
         generator: torch.Generator | None = None,
         energy: EnergyFn | None = None,
     ) -> BestOfN:
-        """Predict every unit of the batch as `thinking` says; return the best candidates per step."""
+        """Predict every unit of the batch as `thinking` describes; return the best candidates per step."""
         for best in self.think_candidates(batch, thinking, generator, energy):
             pass
         return best
