@@ -7,6 +7,7 @@ import torch
 
 from ebtlab.cli import main
 from ebtlab.config import build_config
+from ebtlab.run import prepare_modality
 from ebtlab_image import ImageModality
 from ebtlab_text import TextModality
 from ebtlab_text.corpus import king_james_chapters
@@ -22,19 +23,13 @@ def tiny_values(tmp_path) -> dict:
 @pytest.fixture(scope="session")
 def kjv_modality() -> TextModality:
     """The text modality over the King James Bible with a 300-token vocabulary, prepared once."""
-    config, _ = build_config(copy.deepcopy(TINY_VALUES))
-    modality = TextModality(config.data)
-    modality.prepare()
-    return modality
+    return prepare_modality(*build_config(copy.deepcopy(TINY_VALUES)))
 
 
 @pytest.fixture(scope="session")
 def image_modality() -> ImageModality:
     """The image modality over the built-in real images (whichever this machine has), prepared once."""
-    config, _ = build_config(copy.deepcopy(TINY_IMAGE_VALUES))
-    modality = ImageModality(config.data)
-    modality.prepare()
-    return modality
+    return prepare_modality(*build_config(copy.deepcopy(TINY_IMAGE_VALUES)))
 
 
 @pytest.fixture(autouse=True)
