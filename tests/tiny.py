@@ -1,6 +1,7 @@
 """Tiny text and image EBT configs shared by the tests."""
 
 import copy
+from pathlib import Path
 
 # A model and data small enough for a training step in well under a second on a laptop CPU.
 TINY_VALUES = {
@@ -25,6 +26,21 @@ TINY_IMAGE_VALUES = {
     "trainer": {"max_steps": 4, "val_every_n_steps": 2, "limit_val_batches": 2, "log_every_n_steps": 1, "accelerator": "cpu", "devices": 1},
     "data": {"patch_size": 7, "batch_size": 4},
 }
+
+
+IMAGE_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "image").glob("*.yaml"))
+# Shrinks a shipped image config to a few seconds of CPU: a one-layer width-32 model, 2 steps, 7x7 patches.
+TINY_IMAGE_OVERRIDES = [
+    "model.layers=1",
+    "model.width=32",
+    "model.heads=2",
+    "trainer.max_steps=2",
+    "trainer.val_every_n_steps=2",
+    "trainer.limit_val_batches=1",
+    "optim.warmup_steps=1",
+    "data.patch_size=7",
+    "data.batch_size=4",
+]
 
 
 def merge(base: dict, changes: dict) -> dict:

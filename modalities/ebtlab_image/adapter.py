@@ -64,6 +64,7 @@ class ImageModality(Modality):
 
     name = "image"
     config_class = ImageDataConfig
+    continuous_units = True
 
     def __init__(self, config: ImageDataConfig):
         super().__init__(config)
@@ -116,6 +117,10 @@ class ImageModality(Modality):
     def context_length(self) -> int:
         return self.patches_per_image - 1
 
+    @property
+    def unit_grid(self) -> tuple[int, int]:
+        return self.image_height // self.config.patch_size, self.image_width // self.config.patch_size
+
     def datamodule(self, *, seed: int, start_batch: int = 0) -> ImageDataModule:
         return ImageDataModule(
             self.splits,
@@ -160,9 +165,11 @@ class ImageModality(Modality):
         # observed, target, prediction: (B, S, C); the first patch of each image is given, not predicted.
         sample = slice(0, SAMPLE_IMAGES)
         first = observed[sample, :1]
-        real = self.images_of(torch.cat((first, target[sample]), dim=1))
-        predicted = self.images_of(torch.cat((first, prediction[sample].detach()), dim=1))
-        return image_grid([real, predicted])
+        return self.render_sequences([torch.cat((first, target[sample]), dim=1), torch.cat((first, prediction[sample].detach()), dim=1)])
+
+    def render_sequences(self, rows: list[torch.Tensor]) -> torch.Tensor:
+        # rows: whole images as patches (N, P, C); the first SAMPLE_IMAGES of each make one row of the grid
+        return image_grid([self.images_of(patches[:SAMPLE_IMAGES].detach()) for patches in rows])
 
     def images_of(self, patches: torch.Tensor) -> torch.Tensor:
         """Reassemble the patches (N, P, C) of whole images into images (N, H, W)."""

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from ebtlab.compare import BASELINE, baseline_config
+from ebtlab.compare import baseline_config
 from ebtlab.config import RunConfig
 from ebtlab.cost import peak_training_step_memory, training_step_flops
 from ebtlab.errors import ConfigError
 from ebtlab.modality import Modality
-from ebtlab.models import PredictionModel
+from ebtlab.models import BASELINES, PredictionModel
 from ebtlab.run import GRADIENT_CLIP, build_model, next_run_dir, prepare_modality
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 PEAK_MATMUL_SIZE = 2048
 # Operators listed in the profile of one EBT training step.
 PROFILE_TOP_OPERATORS = 10
+# bench times next-unit prediction, whose contexts it doubles: the EBT against this baseline.
+BASELINE = BASELINES["ebt"]
 
 
 def bench_device(config: RunConfig) -> torch.device:

@@ -1,10 +1,13 @@
-"""`ebtlab compare`: train an EBT and its autoregressive baseline on the same data and report both.
+"""`ebtlab compare`: train an EBT and its baseline on the same data and report both.
 
-The baseline is built from the EBT's own config with `model.architecture=transformer`, so both
-models see the same modality, data order, batch size, number of steps (hence units seen),
-optimiser settings and model size. The run folder runs/<experiment>/version_<n>/ contains one
-ordinary run folder per model (ebt/, transformer/) and the report: compare.md, compare.json and
-compare.png (validation loss against training FLOPs and against units seen).
+The baseline is built from the EBT's own config with the architecture that `BASELINES` names
+for it: the autoregressive Transformer++ for `ebt`, the diffusion transformer for
+`denoising_ebt`. Both models see the same modality, data order, batch size, number of steps
+(hence units seen), optimiser settings and model size. The run folder
+runs/<experiment>/version_<n>/ contains one ordinary run folder per model, named by
+architecture, and the report: compare.md, compare.json and compare.png (validation loss
+against training FLOPs and against units seen). Denoising models are also compared per noise
+level, and compare_denoising.png shows noisy, denoised and clean sequences for each level.
 """
 
 import dataclasses
@@ -14,17 +17,22 @@ import time
 from pathlib import Path
 
 import lightning as L
+import torch
+from torchvision.io import write_png
 
 from ebtlab.config import RunConfig
 from ebtlab.cost import training_step_flops
 from ebtlab.errors import ConfigError
 from ebtlab.modality import Modality
+from ebtlab.models import BASELINES, DenoisingModel
+from ebtlab.models.denoising import denoising_rows, level_suffix
 from ebtlab.plotting import Panel, save_line_plots
-from ebtlab.run import fit, next_run_dir
+from ebtlab.run import fit, load_model, next_run_dir
 
 log = logging.getLogger(__name__)
 
-BASELINE = "transformer"
+# Sequences per row of compare_denoising.png.
+PICTURED_SEQUENCES = 8
 
 
 class TrainingCost(L.Callback):
@@ -44,7 +52,7 @@ class TrainingCost(L.Callback):
             self.flops_per_step = training_step_flops(pl_module, batch)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index) -> None:
-        self.units_seen += int(pl_module.modality.scored_mask(batch["target"]).sum())
+        self.units_seen += pl_module.units_in(batch)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or "val/loss" not in trainer.callback_metrics:
@@ -60,23 +68,24 @@ class TrainingCost(L.Callback):
 
 
 def baseline_config(config: RunConfig) -> RunConfig:
-    """Return the config of the autoregressive baseline of an EBT config."""
-    return dataclasses.replace(config, model=dataclasses.replace(config.model, architecture=BASELINE))
+    """Return the config of the baseline of an EBT config."""
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, architecture=BASELINES[config.model.architecture]))
 
 
 def compare(config: RunConfig, modality: Modality) -> tuple[Path, dict]:
     """Train the EBT of `config` and its baseline on a prepared modality; write and return the report."""
-    if config.model.architecture != "ebt":
+    if config.model.architecture not in BASELINES:
         raise ConfigError(
             f"model.architecture: compare trains an EBT and derives its baseline, so the config must name "
-            f"architecture ebt, not {config.model.architecture!r}"
+            f"architecture {' or '.join(BASELINES)}, not {config.model.architecture!r}"
         )
     if modality.build_prediction_head(config.model.shape().width) is None:
         raise ConfigError(f"modality {modality.name!r} provides no direct prediction head, so it has no baseline to compare with")
 
     run_dir = next_run_dir(Path(config.runs_dir), config.experiment)
     models = {}
-    for name, model_config in (("ebt", config), (BASELINE, baseline_config(config))):
+    for model_config in (config, baseline_config(config)):
+        name = model_config.model.architecture
         log.info("compare: training the %s", name)
         cost = TrainingCost()
         start = time.perf_counter()
@@ -95,14 +104,42 @@ def compare(config: RunConfig, modality: Modality) -> tuple[Path, dict]:
 
     report = {"experiment": config.experiment, "modality": modality.name, "models": models}
     (run_dir / "compare.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (run_dir / "compare.md").write_text(comparison_table(models) + "\n", encoding="utf-8")
+    tables = [comparison_table(models), *(level_table(models, level) for level in noise_levels(config))]
+    (run_dir / "compare.md").write_text("\n\n".join(tables) + "\n", encoding="utf-8")
     save_line_plots(run_dir / "compare.png", comparison_panels(models))
+    if noise_levels(config):
+        save_denoising_picture(run_dir, modality, config)
     return run_dir, report
+
+
+def noise_levels(config: RunConfig) -> list[float]:
+    """Return the evaluated noise levels of a denoising comparison, or none for next-unit prediction."""
+    return config.denoising.evaluation_levels() if config.model.architecture == "denoising_ebt" else []
+
+
+def save_denoising_picture(run_dir: Path, modality: Modality, config: RunConfig) -> None:
+    """Write compare_denoising.png: per noise level, rows of noisy, EBT, baseline and clean validation sequences."""
+    trained = []
+    for model_config in (config, baseline_config(config)):
+        model, _ = load_model(run_dir / model_config.model.architecture / "checkpoints" / "best.ckpt", [])
+        assert isinstance(model, DenoisingModel)
+        trained.append(model.eval())
+    batch = next(iter(modality.datamodule(seed=config.seed).val_dataloader()))
+    batch = {name: tensor[:PICTURED_SEQUENCES] for name, tensor in batch.items()}
+    rows = [row for level in noise_levels(config) for row in denoising_rows(trained, batch, level, config.seed)]
+    picture = modality.render_sequences(rows)
+    if picture is None:
+        return
+    write_png((picture * 255).round().to(torch.uint8), str(run_dir / "compare_denoising.png"))
 
 
 def comparison_table(models: dict[str, dict]) -> str:
     """Format the models' final validation metrics and costs as a markdown table."""
-    shared = [name for name in next(iter(models.values()))["validation"] if all(name in model["validation"] for model in models.values())]
+    shared = [
+        name
+        for name in next(iter(models.values()))["validation"]
+        if all(name in model["validation"] for model in models.values()) and "_noise_" not in name
+    ]
     header = ["model", "parameters", *(f"val/{name}" for name in shared), "training FLOPs", "FLOPs per step", "steps", "units seen", "training time (s)"]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, model in models.items():
@@ -117,6 +154,21 @@ def comparison_table(models: dict[str, dict]) -> str:
             f"{model['train_wall_time_s']:.1f}",
         ]
         rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def level_table(models: dict[str, dict], level: float) -> str:
+    """Format the models' validation metrics at one noise level, such as psnr_noise_0.2, as a markdown table."""
+    suffix = "_" + level_suffix(level)
+    metrics = [
+        name.removesuffix(suffix)
+        for name in next(iter(models.values()))["validation"]
+        if name.endswith(suffix) and all(name in model["validation"] for model in models.values())
+    ]
+    rows = [f"Noise level {level:g}:", "", "| model | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 1)]
+    for name, model in models.items():
+        cells = [f"{model['validation'][metric + suffix]:.4g}" for metric in metrics]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 

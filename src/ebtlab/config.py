@@ -23,7 +23,9 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default.yaml
 
 @dataclass
 class ModelConfig:
-    architecture: str = "ebt"  # "ebt", or "transformer" for the autoregressive Transformer++ baseline
+    # "ebt" and its autoregressive Transformer++ baseline "transformer" predict the next unit;
+    # "denoising_ebt" and its diffusion baseline "diffusion" denoise whole sequences.
+    architecture: str = "ebt"
     size: str = "4xs"  # a size preset; layers, width and heads below override its fields
     layers: int | None = None
     width: int | None = None
@@ -72,6 +74,25 @@ class ThinkingConfig:
 
 
 @dataclass
+class DenoisingConfig:
+    """The denoising task of the architectures denoising_ebt and diffusion.
+
+    A noise level is a fraction of the 1000-step linear variance schedule of DDPM: level 0.1
+    adds Gaussian noise of std about 0.32 to units scaled to [-1, 1].
+    """
+
+    noise_level: float = 0.1  # the level both models train at
+    evaluation_noise_levels: list[float] | None = None  # None: the training level and twice it
+    sampling_steps: int | None = None  # DDIM updates of the diffusion baseline; None: every schedule step
+
+    def evaluation_levels(self) -> list[float]:
+        """Return the noise levels evaluated, the training level first."""
+        if self.evaluation_noise_levels is None:
+            return [self.noise_level, 2 * self.noise_level]
+        return list(dict.fromkeys([self.noise_level, *self.evaluation_noise_levels]))
+
+
+@dataclass
 class OptimConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -101,6 +122,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     thinking: ThinkingConfig = field(default_factory=ThinkingConfig)
+    denoising: DenoisingConfig = field(default_factory=DenoisingConfig)
     data: Any = field(default_factory=dict)  # validated by the modality's config_class
 
 
@@ -232,6 +254,10 @@ def check_values(config: RunConfig) -> None:
     _require(thinking.step_size is None or thinking.step_size > 0, "thinking.step_size", thinking.step_size, "expected null or a positive step size")
     _require(thinking.candidates > 0, "thinking.candidates", thinking.candidates, "expected at least 1")
     _require(thinking.langevin_noise_std >= 0, "thinking.langevin_noise_std", thinking.langevin_noise_std, "expected >= 0")
+    denoising = config.denoising
+    for key, level in [("denoising.noise_level", denoising.noise_level), *(("denoising.evaluation_noise_levels", level) for level in denoising.evaluation_levels())]:
+        _require(0 < level <= 1, key, level, "expected a noise level in (0, 1], a fraction of the 1000-step schedule")
+    _require(denoising.sampling_steps is None or denoising.sampling_steps > 0, "denoising.sampling_steps", denoising.sampling_steps, "expected null or at least 1")
     _require(config.optim.lr > 0, "optim.lr", config.optim.lr, "expected a positive learning rate")
     _require(config.optim.weight_decay >= 0, "optim.weight_decay", config.optim.weight_decay, "expected >= 0")
     _require(config.optim.warmup_steps >= 0, "optim.warmup_steps", config.optim.warmup_steps, "expected >= 0")

@@ -54,6 +54,9 @@ class Modality(ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type]  # dataclass of the config's `data` section
+    # True where observed units and candidates are the same continuous vectors (B, S, C), such as
+    # image patches, so that whole sequences can be noised and denoised.
+    continuous_units: ClassVar[bool] = False
 
     def __init__(self, config: Any):
         self.config = config
@@ -76,6 +79,15 @@ class Modality(ABC):
     @abstractmethod
     def context_length(self) -> int:
         """Units per training sequence (S)."""
+
+    @property
+    def unit_grid(self) -> tuple[int, ...]:
+        """Arrangement of the units of one whole sequence, such as (rows, columns) of image patches.
+
+        A whole sequence has S + 1 units: the first observed unit followed by the S targets.
+        Bidirectional models give each unit a fixed position on this grid. The default is one axis.
+        """
+        return (self.context_length + 1,)
 
     @abstractmethod
     def datamodule(self, *, seed: int, start_batch: int = 0) -> L.LightningDataModule:
@@ -161,6 +173,15 @@ class Modality(ABC):
 
         The models log it to TensorBoard and write it as a PNG file in the run folder. An adapter
         whose units are not pictures returns None.
+        """
+        return None
+
+
+    def render_sequences(self, rows: list[torch.Tensor]) -> torch.Tensor | None:
+        """Draw whole sequences of units (N, S + 1, C), one row of the picture per tensor, as one RGB image (3, H, W) in [0, 1].
+
+        Denoising models use it to show noisy, denoised and clean sequences. An adapter whose
+        units are not pictures returns None.
         """
         return None
 

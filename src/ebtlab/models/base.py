@@ -44,6 +44,10 @@ class PredictionModel(L.LightningModule):
         """Return the scalar loss that one training step minimises on `batch`."""
         raise NotImplementedError
 
+    def units_in(self, batch: dict) -> int:
+        """Return the number of units a training step on `batch` predicts, for counting the data seen."""
+        return int(self.modality.scored_mask(batch["target"]).sum())
+
     def parameter_count(self) -> int:
         return sum(parameter.numel() for parameter in self.parameters())
 

@@ -53,17 +53,7 @@ class EnergyBasedTransformer(PredictionModel):
         self.recipe = ebt
         self.thinking = thinking
 
-        shape = model.shape()
-        self.encoder = modality.build_encoder(shape.width)
-        self.candidate_space = modality.build_candidate_space(shape.width)
-        self.energy_network = AutoregressiveEnergyTransformer(
-            layers=shape.layers,
-            width=shape.width,
-            heads=shape.heads,
-            max_context=modality.context_length,
-            landscapes=ebt.descent_steps if ebt.landscapes == "per_step" else 1,
-            attention=model.attention,
-        )
+        self.build_networks(model, landscapes=ebt.descent_steps if ebt.landscapes == "per_step" else 1)
         initialize_weights(self)
         self.step_size = nn.Parameter(torch.tensor(float(ebt.step_size)), requires_grad=ebt.step_size_learnable)
         self.replay_buffer = ReplayBuffer(ebt.replay_buffer_rows) if ebt.replay_buffer_rows else None
@@ -83,6 +73,20 @@ class EnergyBasedTransformer(PredictionModel):
             seed=config.seed,
         )
 
+    def build_networks(self, model: ModelConfig, *, landscapes: int) -> None:
+        """Build the modules of the energy: the encoder, the candidate space and the energy network."""
+        shape = model.shape()
+        self.encoder = self.modality.build_encoder(shape.width)
+        self.candidate_space = self.modality.build_candidate_space(shape.width)
+        self.energy_network = AutoregressiveEnergyTransformer(
+            layers=shape.layers,
+            width=shape.width,
+            heads=shape.heads,
+            max_context=self.modality.context_length,
+            landscapes=landscapes,
+            attention=model.attention,
+        )
+
     def landscape_of_step(self, k: int) -> int:
         """Return the landscape of descent step k; steps beyond the trained ones use the last landscape."""
         return min(k, self.energy_network.landscape.landscapes - 1)
@@ -90,13 +94,14 @@ class EnergyBasedTransformer(PredictionModel):
     def thinking_steps(self, thinking: ThinkingConfig) -> int:
         return thinking.descent_steps or self.recipe.descent_steps
 
-    def initial_candidates(self, target: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """Draw initial candidates (B, S, C) for a batch whose targets are `target`.
+    def initial_candidates(self, batch: dict, generator: torch.Generator | None) -> torch.Tensor:
+        """Draw initial candidates (B, S, C) for a batch, from the candidate space and batch["target"].
 
         In distributed training each of the W processes draws the candidates of the whole
         global batch (W * B rows) and keeps its own rows, so that the draws match those of one
         process with the global batch. Evaluation runs the whole split on every process.
         """
+        target = batch["target"]
         rank, world_size = process_group() if self.training else (0, 1)
         if world_size == 1:
             return self.candidate_space.initial(target, generator)
@@ -116,13 +121,17 @@ class EnergyBasedTransformer(PredictionModel):
 
         return energy
 
+    def predictions_shape(self, target: torch.Tensor) -> torch.Size:
+        """Return the shape (B, S) of the predictions of a batch whose targets are `target`: one energy each."""
+        return self.modality.scored_mask(target).shape
+
     def training_step_size(self, target: torch.Tensor) -> torch.Tensor:
         """Return the step size of a training descent, one per prediction (B, S, 1) if it is random."""
         step_size = self.step_size.clamp(min=MIN_STEP_SIZE)
         if not self.recipe.random_step_size:
             return step_size
         # Uniform in [step_size / 2, 2 * step_size] for every prediction.
-        return step_size * (0.5 + 1.5 * torch.rand(*target.shape, 1, device=target.device))
+        return step_size * (0.5 + 1.5 * torch.rand(*self.predictions_shape(target), 1, device=target.device))
 
     def training_steps(self) -> int:
         """Return K for one training batch: drawn from [min, max] if the recipe randomises it."""
@@ -137,7 +146,7 @@ class EnergyBasedTransformer(PredictionModel):
         Fresh rows start from the candidate space's random initial candidates; replayed rows
         restart from their stored final candidates.
         """
-        initial = self.initial_candidates(batch["target"], None)  # (B, S, C)
+        initial = self.initial_candidates(batch, None)  # (B, S, C)
         if self.replay_buffer is None or len(self.replay_buffer) == 0:
             return batch, initial
         count = max(1, round(self.recipe.replay_share * batch["target"].shape[0]))
@@ -195,7 +204,7 @@ class EnergyBasedTransformer(PredictionModel):
         step_size = thinking.step_size or self.step_size.detach().clamp(min=MIN_STEP_SIZE)
         best = BestOfN(thinking.selection)
         for _ in range(thinking.candidates):
-            initial = self.initial_candidates(batch["target"], generator)  # (B, S, C)
+            initial = self.initial_candidates(batch, generator)  # (B, S, C)
             best.add(descend(energy, initial, self.candidate_space.normalize, step_size, plan, generator))
             yield best
 

@@ -22,6 +22,11 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
+def full_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Bidirectional self-attention: every position attends to every position."""
+    return F.scaled_dot_product_attention(q, k, v)
+
+
 def masked_attention(mask: torch.Tensor) -> AttentionPattern:
     """Return a pattern that attends where the boolean (L, L) `mask` is True, in one SDPA call."""
 
@@ -45,7 +50,7 @@ def second_order_attention():
 
 
 class Attention(nn.Module):
-    """Bias-free multi-head attention with rotary positions on queries and keys."""
+    """Bias-free multi-head attention, with rotary positions on queries and keys where given."""
 
     def __init__(self, width: int, heads: int):
         super().__init__()
@@ -56,19 +61,25 @@ class Attention(nn.Module):
         self.out = nn.Linear(width, width, bias=False)
 
     def project(
-        self, x: torch.Tensor, rotary: RotaryEmbedding, positions: torch.Tensor
+        self, x: torch.Tensor, rotary: RotaryEmbedding | None, positions: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return the rotated queries and keys and the values of `x`, each (B, H, L, hd)."""
+        """Return the queries, keys and values of `x`, each (B, H, L, hd).
+
+        Queries and keys are rotated to `positions` unless `rotary` is None, for models that add
+        fixed positions to their inputs instead.
+        """
         # x: (B, L, D), positions: (L,)
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, L, hd) each
+        if rotary is None:
+            return q, k, v
         return rotary(q, positions), rotary(k, positions), v
 
     def forward(
         self,
         x: torch.Tensor,
-        rotary: RotaryEmbedding,
-        positions: torch.Tensor,
+        rotary: RotaryEmbedding | None,
+        positions: torch.Tensor | None,
         pattern: AttentionPattern,
     ) -> torch.Tensor:
         # x: (B, L, D), positions: (L,)

@@ -11,21 +11,10 @@ from ebtlab.config import build_config, load_config
 from ebtlab.run import build_model, fit, prepare_modality, validate
 from ebtlab_image.patches import patchify, to_signed_unit
 
-from tiny import TINY_IMAGE_VALUES, merge
+from tiny import IMAGE_CONFIGS, TINY_IMAGE_OVERRIDES, TINY_IMAGE_VALUES, merge
 
-IMAGE_CONFIGS = sorted((Path(__file__).resolve().parents[3] / "configs" / "image").glob("*.yaml"))
-# Shrinks a shipped config to a few seconds of CPU: a one-layer width-32 model, 2 steps, 7x7 patches.
-TINY_OVERRIDES = [
-    "model.layers=1",
-    "model.width=32",
-    "model.heads=2",
-    "trainer.max_steps=2",
-    "trainer.val_every_n_steps=2",
-    "trainer.limit_val_batches=1",
-    "optim.warmup_steps=1",
-    "data.patch_size=7",
-    "data.batch_size=4",
-]
+# The shipped next-patch configs; the denoising ones are tested in test_denoising.py.
+NEXT_PATCH_CONFIGS = [path for path in IMAGE_CONFIGS if not path.name.startswith("denoise")]
 
 
 def make_model(image_modality, **changes):
@@ -76,8 +65,8 @@ def image_runs(tmp_path_factory):
     """A tiny fit of every shipped image config, keyed by the config's file name."""
     runs_dir = tmp_path_factory.mktemp("runs")
     runs = {}
-    for path in IMAGE_CONFIGS:
-        config, modality_class = load_config(path, [f"runs_dir={runs_dir}", *TINY_OVERRIDES])
+    for path in NEXT_PATCH_CONFIGS:
+        config, modality_class = load_config(path, [f"runs_dir={runs_dir}", *TINY_IMAGE_OVERRIDES])
         runs[path.name] = fit(config, prepare_modality(config, modality_class))
     return runs
 
