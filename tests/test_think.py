@@ -86,18 +86,26 @@ def test_think_on_baseline_checkpoint(checkpoints, validation_only):
     assert (run_dir / "think.png").is_file()
 
 
-def test_gains_use_in_distribution_choice():
+def test_gains_use_in_distribution_choice(kjv_modality):
     losses = {
         "kjv": {"steps=1,candidates=1": 3.0, "steps=2,candidates=1": 2.0, "steps=1,candidates=2": 2.5, "steps=2,candidates=2": 1.5},
         "shifted": {"steps=1,candidates=1": 4.0, "steps=2,candidates=1": 4.5, "steps=1,candidates=2": 1.0, "steps=2,candidates=2": 3.0},
     }
     report = {"default_steps": 1, "sets": {name: {"losses": values} for name, values in losses.items()}}
-    add_gains(report)
+    add_gains(report, kjv_modality)  # text: gains in perplexity
     assert report["chosen"] == {"default": "steps=1,candidates=1", "longer": "steps=2,candidates=1", "longer_and_verified": "steps=2,candidates=2"}
     shifted = report["sets"]["shifted"]
     assert shifted["shift_ratio"] == pytest.approx(math.exp(4.0 - 3.0))
     assert shifted["gain_longer_percent"] == pytest.approx(100 * (1 - math.exp(0.5)))
     assert shifted["gain_longer_and_verified_percent"] == pytest.approx(100 * (1 - math.exp(-1.0)))
+
+
+def test_gains_compare_loss_without_summary_metric(image_modality):
+    losses = {"steps=1,candidates=1": 0.2, "steps=2,candidates=1": 0.1}
+    report = {"default_steps": 1, "sets": {"validation": {"losses": losses}}}
+    add_gains(report, image_modality)
+    assert report["sets"]["validation"]["score"]["default"] == 0.2
+    assert report["sets"]["validation"]["gain_longer_percent"] == pytest.approx(50.0)
 
 
 def test_correlations_closed_form():

@@ -12,7 +12,8 @@ Selecting among N > 1 candidates also evaluates the energy of each final candida
 forward pass per candidate, which the count leaves out. The baseline makes one forward pass
 per prediction whatever the budget, so it shows as a flat line.
 
-Thinking gains compare perplexities on each set at three points. The default is the model's
+Thinking gains compare a score on each set at three points: the modality's first summary metric
+of the loss (perplexity for text), or the loss itself where the modality has none. The default is the model's
 trained number of steps with one candidate. Thinking longer uses the K that is best on the
 in-distribution set, with one candidate. Thinking longer with self-verification uses the K and N
 that are best on the in-distribution set. Choosing K and N on the in-distribution set alone
@@ -22,7 +23,6 @@ keeps the shifted sets out of the choice.
 import dataclasses
 import json
 import logging
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,7 +30,8 @@ import torch
 
 from ebtlab.cli import DEFAULT_CANDIDATES, DEFAULT_STEPS
 from ebtlab.errors import ConfigError
-from ebtlab.models import EnergyBasedTransformer, PredictionModel
+from ebtlab.modality import Modality
+from ebtlab.models import DenoisingModel, EnergyBasedTransformer, PredictionModel
 from ebtlab.plotting import Panel, save_line_plots, save_scatter_plot
 from ebtlab.run import load_model, next_run_dir
 
@@ -69,7 +70,7 @@ def evaluate_ebt_grid(
     for index, batch in enumerate(batches):
         if max_batches is not None and index >= max_batches:
             break
-        batch = {name: tensor.to(model.device) for name, tensor in batch.items()}
+        batch = model.evaluation_batch({name: tensor.to(model.device) for name, tensor in batch.items()}, generator)
         target = batch["target"]
         mask = model.modality.scored_mask(target)  # (B, S)
         if not mask.any():
@@ -79,8 +80,10 @@ def evaluate_ebt_grid(
             for n, best in enumerate(model.think_candidates(batch, thinking, generator), start=1):
                 if n == 1:
                     # Energy as confidence: the default evaluation's final energy and loss per prediction.
-                    energies.append(best.energies[default_steps - 1][mask].cpu())
-                    losses.append(model.modality.unit_losses(best.candidates[default_steps - 1], target)[mask].cpu())
+                    unit_losses = model.modality.unit_losses(best.candidates[default_steps - 1], target)  # (B, S)
+                    energy, loss = prediction_losses(best.energies[default_steps - 1], unit_losses, mask)
+                    energies.append(energy.cpu())
+                    losses.append(loss.cpu())
                 if n not in candidates:
                     continue
                 for row, k in enumerate(steps):
@@ -97,6 +100,19 @@ def evaluate_ebt_grid(
         "energy_loss_spearman": rank_correlation(energies, losses),
         "scatter": sample_points(energies, losses, seed),
     }
+
+
+def prediction_losses(energies: torch.Tensor, unit_losses: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pair the energy of each scored prediction with its loss, as two 1-D tensors.
+
+    Energies are (B, S), one per unit, or (B, 1), one per whole sequence; a whole sequence's
+    loss is the mean over its scored units.
+    """
+    if energies.shape == unit_losses.shape:
+        return energies[mask], unit_losses[mask]
+    scored = mask.any(dim=1)
+    sequence_losses = (unit_losses * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)  # (B,)
+    return energies[:, 0][scored], sequence_losses[scored]
 
 
 def sample_points(energies: torch.Tensor, losses: torch.Tensor, seed: int) -> dict:
@@ -134,10 +150,13 @@ def think(
     steps, candidates = sorted(set(steps)), sorted(set(candidates))
     model, config = load_model(checkpoint, overrides)
     baseline_model = load_model(baseline, overrides)[0] if baseline else None
+    for candidate in (model, baseline_model):
+        if isinstance(candidate, DenoisingModel) and not isinstance(candidate, EnergyBasedTransformer):
+            raise ConfigError(f"think measures thinking of EBTs and one-pass predictors; compare the {config.model.architecture} baseline with `ebtlab compare`")
     sets = model.modality.evaluation_sets()
     max_batches = config.trainer.limit_val_batches
 
-    report: dict = {"checkpoint": str(checkpoint), "architecture": config.model.architecture, "sets": {}}
+    report: dict = {"checkpoint": str(checkpoint), "architecture": config.model.architecture, "score": score_of(model.modality, 0.0)[0], "sets": {}}
     if isinstance(model, EnergyBasedTransformer):
         default_steps = model.thinking_steps(config.thinking)
         steps = sorted(set(steps) | {default_steps})
@@ -147,7 +166,7 @@ def think(
             report["sets"][name] = evaluate_ebt_grid(
                 model, batches, steps=steps, candidates=candidates, default_steps=default_steps, max_batches=max_batches, seed=config.seed
             )
-        add_gains(report)
+        add_gains(report, model.modality)
     else:
         for name, batches in sets.items():
             report["sets"][name] = evaluate_direct(model, batches, max_batches=max_batches)
@@ -162,7 +181,12 @@ def think(
     return run_dir, report
 
 
-def add_gains(report: dict) -> None:
+def score_of(modality: Modality, loss: float) -> tuple[str, float]:
+    """Return the name and value of the score that thinking gains compare, for a mean loss."""
+    return next(iter(modality.summary_metrics(loss).items()), ("loss", loss))
+
+
+def add_gains(report: dict, modality: Modality) -> None:
     """Add, per set, the shift ratio and the thinking gains at K and N chosen in distribution."""
     names = list(report["sets"])
     reference = report["sets"][names[0]]["losses"]
@@ -170,23 +194,23 @@ def add_gains(report: dict) -> None:
     longer = min((key for key in reference if key.endswith(",candidates=1")), key=reference.get)
     verified = min(reference, key=reference.get)
     report["chosen"] = {"default": default, "longer": longer, "longer_and_verified": verified}
-    reference_perplexity = math.exp(reference[default])
+    reference_score = score_of(modality, reference[default])[1]
     for name in names:
         losses = report["sets"][name]["losses"]
-        perplexity = {point: math.exp(losses[key]) for point, key in report["chosen"].items()}
+        score = {point: score_of(modality, losses[key])[1] for point, key in report["chosen"].items()}
         report["sets"][name].update(
-            perplexity=perplexity,
-            shift_ratio=perplexity["default"] / reference_perplexity,
-            gain_longer_percent=100 * (1 - perplexity["longer"] / perplexity["default"]),
-            gain_longer_and_verified_percent=100 * (1 - perplexity["longer_and_verified"] / perplexity["default"]),
+            score=score,
+            shift_ratio=score["default"] / reference_score,
+            gain_longer_percent=100 * (1 - score["longer"] / score["default"]),
+            gain_longer_and_verified_percent=100 * (1 - score["longer_and_verified"] / score["default"]),
         )
 
 
 def think_tables(report: dict) -> str:
     """Format the report as markdown: the in-distribution grid, then one row per evaluation set."""
     if "steps" not in report:
-        rows = ["| set | loss | perplexity |", "|---|---|---|"]
-        rows += [f"| {name} | {result['loss']:.4f} | {math.exp(result['loss']):.2f} |" for name, result in report["sets"].items()]
+        rows = ["| set | loss |", "|---|---|"]
+        rows += [f"| {name} | {result['loss']:.4f} |" for name, result in report["sets"].items()]
         return "\n".join(rows)
     first = next(iter(report["sets"]))
     losses = report["sets"][first]["losses"]
@@ -201,12 +225,12 @@ def think_tables(report: dict) -> str:
         "",
         f"Points compared: default {chosen['default']}; longer {chosen['longer']}; longer and verified {chosen['longer_and_verified']}.",
         "",
-        "| set | perplexity (default) | shift ratio | gain, longer (%) | gain, longer and verified (%) | energy-loss Spearman |",
+        f"| set | {report['score']} (default) | shift ratio | gain, longer (%) | gain, longer and verified (%) | energy-loss Spearman |",
         "|---|---|---|---|---|---|",
     ]
     for name, result in report["sets"].items():
         lines.append(
-            f"| {name} | {result['perplexity']['default']:.4g} | {result['shift_ratio']:.3g} | {result['gain_longer_percent']:.2f} | "
+            f"| {name} | {result['score']['default']:.4g} | {result['shift_ratio']:.3g} | {result['gain_longer_percent']:.2f} | "
             f"{result['gain_longer_and_verified_percent']:.2f} | {result['energy_loss_spearman']:.3f} |"
         )
     return "\n".join(lines)
@@ -229,7 +253,8 @@ def write_plots(run_dir: Path, report: dict) -> None:
     if "baseline" in report:
         budget.series["baseline"] = ([1, max(report["steps"]) * max(report["candidates"])], [report["baseline"][first]["loss"]] * 2)
 
-    gains = Panel("thinking gain against distribution shift", "shift ratio (perplexity / in-distribution perplexity)", "perplexity gain (%)", x_log=True)
+    score = report["score"]
+    gains = Panel("thinking gain against distribution shift", f"shift ratio ({score} / in-distribution {score})", f"{score} gain (%)", x_log=True)
     by_shift = sorted(report["sets"].values(), key=lambda result: result["shift_ratio"])
     shifts = [result["shift_ratio"] for result in by_shift]
     gains.series["longer"] = (shifts, [result["gain_longer_percent"] for result in by_shift])

@@ -44,6 +44,10 @@ class PredictionModel(L.LightningModule):
         """Return the scalar loss that one training step minimises on `batch`."""
         raise NotImplementedError
 
+    def evaluation_batch(self, batch: dict, generator: torch.Generator | None = None) -> dict:
+        """Return the batch that evaluation feeds the model for a batch of the modality's data; the batch itself by default."""
+        return batch
+
     def units_in(self, batch: dict) -> int:
         """Return the number of units a training step on `batch` predicts, for counting the data seen."""
         return int(self.modality.scored_mask(batch["target"]).sum())

@@ -55,8 +55,12 @@ class DenoisingModel(PredictionModel):
 
     def training_batch(self, batch: dict) -> dict:
         """Return {"observed": noisy, "target": clean} whole sequences, noised to the training level."""
+        return self.evaluation_batch(batch)
+
+    def evaluation_batch(self, batch: dict, generator: torch.Generator | None = None) -> dict:
+        """Return {"observed": noisy, "target": clean} whole sequences, noised to the training level with noise from `generator`."""
         clean = whole_sequences(batch)
-        noise = torch.randn_like(clean)
+        noise = torch.randn(clean.shape, generator=generator, device=clean.device)
         return {"observed": self.schedule.add_noise(clean, self.schedule.timestep(self.denoising.noise_level), noise), "target": clean}
 
     def units_in(self, batch: dict) -> int:

@@ -8,7 +8,9 @@ from torchvision.io import decode_png, read_file
 
 from ebtlab.compare import compare
 from ebtlab.config import build_config, load_config
+from ebtlab.errors import ConfigError
 from ebtlab.run import fit, prepare_modality
+from ebtlab.think import think
 
 from tiny import IMAGE_CONFIGS, TINY_IMAGE_OVERRIDES, TINY_IMAGE_VALUES, merge
 
@@ -63,3 +65,22 @@ def test_compare_denoising_on_images(tmp_path, image_modality):
     picture = decode_png(read_file(str(run_dir / "compare_denoising.png")))
     # Per level, rows of noisy, EBT, diffusion and clean images: 8 rows of 4 validation images.
     assert picture.shape == (3, 8 * 30 + 2, 4 * 30 + 2)
+
+
+def test_think_on_denoising_ebt(denoising_run, tmp_path):
+    run_dir, metrics = denoising_run
+    think_dir, report = think(run_dir / "checkpoints" / "last.ckpt", [f"runs_dir={tmp_path}"], steps=[1, 3], candidates=[1, 2])
+    assert report["score"] == "loss"  # images have no perplexity; gains compare the smooth-L1 loss
+    result = report["sets"]["validation"]
+    assert set(result["losses"]) == {f"steps={k},candidates={n}" for k in (1, 2, 3) for n in (1, 2)}
+    # The default point, 2 steps and 1 candidate, is validation at the training level.
+    assert result["losses"]["steps=2,candidates=1"] == pytest.approx(metrics["val/loss"], rel=1e-5)
+    assert len(result["scatter"]["energy"]) == 4  # one energy per image of the one validation batch
+    assert (think_dir / "think.md").is_file() and (think_dir / "think_confidence.png").is_file()
+
+
+def test_think_rejects_diffusion_checkpoint(tmp_path, image_modality):
+    config, _ = build_config(merge(TINY_IMAGE_VALUES, {"runs_dir": str(tmp_path), "model": {"architecture": "diffusion"}, "trainer": {"max_steps": 1, "val_every_n_steps": 1}, "denoising": {"sampling_steps": 2}}))
+    run_dir, _ = fit(config, image_modality)
+    with pytest.raises(ConfigError, match="compare the diffusion baseline with `ebtlab compare`"):
+        think(run_dir / "checkpoints" / "last.ckpt", [], steps=[1], candidates=[1])

@@ -9,6 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from ebtlab.compare import compare
 from ebtlab.config import build_config, load_config
 from ebtlab.run import build_model, fit, prepare_modality, validate
+from ebtlab.think import think
 from ebtlab_image.patches import patchify, to_signed_unit
 
 from tiny import IMAGE_CONFIGS, TINY_IMAGE_OVERRIDES, TINY_IMAGE_VALUES, merge
@@ -106,3 +107,17 @@ def test_compare_on_images(tmp_path, image_modality):
         assert model["units_seen"] == 2 * 4 * 15
         assert {"loss", "mse", "psnr", "mean_image_loss"} <= set(model["validation"])
     assert "val/psnr" in (run_dir / "compare.md").read_text()
+
+
+def test_think_on_next_patch_ebt(image_runs, tmp_path):
+    run_dir, metrics = image_runs["ebt_s1.yaml"]
+    baseline_dir, _ = image_runs["transformer.yaml"]
+    think_dir, report = think(
+        run_dir / "checkpoints" / "last.ckpt", [f"runs_dir={tmp_path}"], steps=[1, 2, 3], candidates=[1, 2], baseline=baseline_dir / "checkpoints" / "last.ckpt"
+    )
+    result = report["sets"]["validation"]
+    assert report["score"] == "loss"
+    assert result["losses"]["steps=2,candidates=1"] == pytest.approx(metrics["val/loss"], rel=1e-5)
+    assert len(result["scatter"]["energy"]) == 4 * 15  # one energy per predicted patch
+    assert "baseline" in report
+    assert "| validation | " in (think_dir / "think.md").read_text()
