@@ -178,7 +178,7 @@ class Modality(ABC):
 
 
     def render_sequences(self, rows: list[torch.Tensor]) -> torch.Tensor | None:
-        """Draw whole sequences of units (N, S + 1, C), one row of the picture per tensor, as one RGB image (3, H, W) in [0, 1].
+        """Draw whole sequences of units (N, S + 1, C) as one RGB image (3, H, W) in [0, 1], one row per tensor.
 
         Denoising models use it to show noisy, denoised and clean sequences. An adapter whose
         units are not pictures returns None.

@@ -12,9 +12,9 @@ Selecting among N > 1 candidates also evaluates the energy of each final candida
 forward pass per candidate, which the count leaves out. The baseline makes one forward pass
 per prediction whatever the budget, so it shows as a flat line.
 
-Thinking gains compare a score on each set at three points: the modality's first summary metric
-of the loss (perplexity for text), or the loss itself where the modality has none. The default is the model's
-trained number of steps with one candidate. Thinking longer uses the K that is best on the
+Thinking gains compare a score on each set at three points. The score is the modality's first
+summary metric of the loss (perplexity for text), or the loss itself where the modality has
+none. The default is the model's trained number of steps with one candidate. Thinking longer uses the K that is best on the
 in-distribution set, with one candidate. Thinking longer with self-verification uses the K and N
 that are best on the in-distribution set. Choosing K and N on the in-distribution set alone
 keeps the shifted sets out of the choice.

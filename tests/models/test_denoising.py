@@ -111,7 +111,8 @@ def test_diffusion_trains_up_to_training_level(image_modality, batch, monkeypatc
     for _ in range(20):
         model.training_loss(batch)
     timesteps = torch.cat(seen)
-    assert timesteps.min() >= 1 and timesteps.max() <= 50
+    assert timesteps.min() >= 1
+    assert timesteps.max() <= 50
 
 
 def test_models_share_noise_in_evaluation(image_modality, batch):

@@ -4,9 +4,9 @@ Notation: B batch, P units per whole sequence, C unit width.
 
 A denoising model receives the clean whole sequence, noised to a level of the linear variance
 schedule (`ebtlab.noise_schedule`), and returns its estimate of the clean sequence. Evaluation
-noises each batch once per level with the same noise, so every model compared sees the same
-noisy inputs, and logs per level the task loss, the modality's metrics of the denoised and of
-the noisy sequences, and the network evaluations each denoised sequence costs.
+noises each batch once per level with one noise draw, so every model compared gets the same
+noisy inputs. It logs per level the task loss, the modality's metrics of the denoised and of
+the noisy sequences, and the network evaluations that one denoised sequence costs.
 """
 
 import torch

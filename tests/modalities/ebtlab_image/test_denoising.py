@@ -59,7 +59,8 @@ def test_compare_denoising_on_images(tmp_path, image_modality):
     assert report["models"]["diffusion"]["validation"]["network_evaluations_noise_0.2"] == 3.0
     assert report["models"]["denoising_ebt"]["validation"]["network_evaluations_noise_0.2"] == 2.0
     table = (run_dir / "compare.md").read_text()
-    assert "Noise level 0.1:" in table and "Noise level 0.2:" in table
+    assert "Noise level 0.1:" in table
+    assert "Noise level 0.2:" in table
     assert "| model | loss | mse | network_evaluations | noisy_mse | noisy_psnr | psnr |" in table
     assert json.loads((run_dir / "compare.json").read_text())["models"].keys() == report["models"].keys()
     picture = decode_png(read_file(str(run_dir / "compare_denoising.png")))
@@ -76,7 +77,8 @@ def test_think_on_denoising_ebt(denoising_run, tmp_path):
     # The default point, 2 steps and 1 candidate, is validation at the training level.
     assert result["losses"]["steps=2,candidates=1"] == pytest.approx(metrics["val/loss"], rel=1e-5)
     assert len(result["scatter"]["energy"]) == 4  # one energy per image of the one validation batch
-    assert (think_dir / "think.md").is_file() and (think_dir / "think_confidence.png").is_file()
+    assert (think_dir / "think.md").is_file()
+    assert (think_dir / "think_confidence.png").is_file()
 
 
 def test_think_rejects_diffusion_checkpoint(tmp_path, image_modality):

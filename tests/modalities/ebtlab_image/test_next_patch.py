@@ -121,3 +121,10 @@ def test_think_on_next_patch_ebt(image_runs, tmp_path):
     assert len(result["scatter"]["energy"]) == 4 * 15  # one energy per predicted patch
     assert "baseline" in report
     assert "| validation | " in (think_dir / "think.md").read_text()
+
+
+def test_random_step_size_per_patch(image_modality):
+    model = make_model(image_modality, ebt={"random_step_size": True, "step_size_learnable": False})
+    batch = sequences_of(image_modality.splits["validation"][:3])
+    step_sizes = model.training_step_size(batch["target"])
+    assert step_sizes.shape == (3, 15, 1)  # one step size per predicted patch, broadcast over its pixels
