@@ -8,10 +8,12 @@ import torch
 from ebtlab.cli import main
 from ebtlab.config import build_config
 from ebtlab.run import prepare_modality
+from ebtlab_audio import AudioModality
 from ebtlab_image import ImageModality
 from ebtlab_text import TextModality
 from ebtlab_text.corpus import king_james_chapters
-from tiny import TINY_IMAGE_VALUES, TINY_VALUES, merge
+from synthetic_audio import write_synthetic_recordings
+from tiny import TINY_AUDIO_VALUES, TINY_IMAGE_VALUES, TINY_VALUES, merge
 
 
 @pytest.fixture
@@ -30,6 +32,26 @@ def kjv_modality() -> TextModality:
 def image_modality() -> ImageModality:
     """The image modality over the built-in real images (whichever this machine has), prepared once."""
     return prepare_modality(*build_config(copy.deepcopy(TINY_IMAGE_VALUES)))
+
+
+@pytest.fixture(scope="session")
+def audio_folder(tmp_path_factory) -> Path:
+    """24 synthetic recordings of 1.2 s at 8 kHz: 20 training, 2 validation and 2 test files."""
+    folder = tmp_path_factory.mktemp("recordings")
+    write_synthetic_recordings(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def audio_values(audio_folder) -> dict:
+    """Plain config values of a tiny audio EBT over the synthetic recordings."""
+    return merge(TINY_AUDIO_VALUES, {"data": {"path": str(audio_folder)}})
+
+
+@pytest.fixture(scope="session")
+def audio_modality(audio_values) -> AudioModality:
+    """The audio modality over the synthetic recordings, prepared once."""
+    return prepare_modality(*build_config(copy.deepcopy(audio_values)))
 
 
 @pytest.fixture(autouse=True)

@@ -68,8 +68,8 @@ def read_waveform(path: Path, sample_rate: int) -> torch.Tensor:
     """Read an audio file as a mono float32 waveform (T,) at `sample_rate`."""
     try:
         samples, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)  # (T, channels)
-    except RuntimeError as error:  # soundfile's LibsndfileError, for a missing, truncated or unknown format
-        raise DataError(f"data.path: cannot read audio file {path}: {str(error).strip().splitlines()[0]}") from None
+    except soundfile.LibsndfileError as error:  # a truncated file or an unknown format
+        raise DataError(f"data.path: cannot read audio file {path}: {error.error_string}") from None
     waveform = torch.from_numpy(samples).mean(dim=1)  # (T,)
     if file_rate != sample_rate:
         waveform = torchaudio.functional.resample(waveform, file_rate, sample_rate)
