@@ -112,13 +112,13 @@ def run_fit(args: argparse.Namespace) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> None:
-    from ebtlab.compare import compare, comparison_table
+    from ebtlab.compare import compare, comparison_table, thinking_summary
     from ebtlab.config import load_config
     from ebtlab.run import prepare_modality
 
     config, modality_class = load_config(args.config, args.overrides)
     run_dir, report = compare(config, prepare_modality(config, modality_class))
-    print(f"\nComparison in {run_dir}:\n{comparison_table(report['models'])}")
+    print(f"\nComparison in {run_dir}:\n{comparison_table(report['models'])}\n\n{thinking_summary(report['thinking'])}")
 
 
 def run_bench(args: argparse.Namespace) -> None:

@@ -5,6 +5,10 @@ models see the same modality, data order, batch size, number of steps (hence uni
 optimiser settings and model size. The run folder runs/<experiment>/version_<n>/ contains one
 ordinary run folder per model (ebt/, transformer/) and the report: compare.md, compare.json and
 compare.png (validation loss against training FLOPs and against units seen).
+
+After training, the EBT thinks on the validation split over a small grid of
+descent steps and candidates, as `ebtlab think` does (see ebtlab.think), and the report gives
+its thinking gains. `ebtlab think` measures the full grid and the modality's shifted sets.
 """
 
 import dataclasses
@@ -20,11 +24,18 @@ from ebtlab.cost import training_step_flops
 from ebtlab.errors import ConfigError
 from ebtlab.modality import Modality
 from ebtlab.plotting import Panel, save_line_plots
+from ebtlab.models import EnergyBasedTransformer
 from ebtlab.run import fit, next_run_dir
+from ebtlab.think import add_gains, evaluate_ebt_grid
 
 log = logging.getLogger(__name__)
 
 BASELINE = "transformer"
+# The thinking grid of compare, smaller than the default of `ebtlab think` (1,2,3,4,6 steps and
+# 1,2,4,8 candidates) so that it adds little to the training time. The trained number of steps
+# is always added.
+THINKING_STEPS = (1, 2, 3, 4)
+THINKING_CANDIDATES = (1, 4)
 
 
 class TrainingCost(L.Callback):
@@ -35,6 +46,7 @@ class TrainingCost(L.Callback):
     """
 
     def __init__(self):
+        self.model: L.LightningModule | None = None  # the trained model, kept for the thinking measurement
         self.flops_per_step: int | None = None
         self.units_seen = 0
         self.history: list[dict] = []
@@ -42,6 +54,9 @@ class TrainingCost(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_index) -> None:
         if self.flops_per_step is None:
             self.flops_per_step = training_step_flops(pl_module, batch)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.model = pl_module
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index) -> None:
         self.units_seen += int(pl_module.modality.scored_mask(batch["target"]).sum())
@@ -75,7 +90,7 @@ def compare(config: RunConfig, modality: Modality) -> tuple[Path, dict]:
         raise ConfigError(f"modality {modality.name!r} provides no direct prediction head, so it has no baseline to compare with")
 
     run_dir = next_run_dir(Path(config.runs_dir), config.experiment)
-    models = {}
+    models, trained = {}, {}
     for name, model_config in (("ebt", config), (BASELINE, baseline_config(config))):
         log.info("compare: training the %s", name)
         cost = TrainingCost()
@@ -92,12 +107,46 @@ def compare(config: RunConfig, modality: Modality) -> tuple[Path, dict]:
             "validation": {name.removeprefix("val/"): value for name, value in metrics.items() if name.startswith("val/")},
             "history": cost.history,
         }
+        trained[name] = cost.model
 
-    report = {"experiment": config.experiment, "modality": modality.name, "models": models}
+    log.info("compare: thinking of the ebt on the validation split")
+    thinking = validation_thinking(trained["ebt"], config)
+    report = {"experiment": config.experiment, "modality": modality.name, "models": models, "thinking": thinking}
     (run_dir / "compare.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (run_dir / "compare.md").write_text(comparison_table(models) + "\n", encoding="utf-8")
+    (run_dir / "compare.md").write_text(comparison_table(models) + "\n\n" + thinking_summary(thinking) + "\n", encoding="utf-8")
     save_line_plots(run_dir / "compare.png", comparison_panels(models))
     return run_dir, report
+
+
+def validation_thinking(model: EnergyBasedTransformer, config: RunConfig) -> dict:
+    """Score a trained EBT on its validation split over the compare grid; return the losses and gains."""
+    model.eval()
+    default_steps = model.thinking_steps(config.thinking)
+    steps = sorted(set(THINKING_STEPS) | {default_steps})
+    candidates = list(THINKING_CANDIDATES)
+    batches = model.modality.datamodule(seed=config.seed).val_dataloader()
+    result = evaluate_ebt_grid(
+        model, batches, steps=steps, candidates=candidates, default_steps=default_steps, max_batches=config.trainer.limit_val_batches, seed=config.seed
+    )
+    thinking = {"steps": steps, "candidates": candidates, "default_steps": default_steps, "sets": {"validation": result}}
+    add_gains(thinking)
+    result.pop("scatter")
+    return thinking
+
+
+def thinking_summary(thinking: dict) -> str:
+    """Format the EBT's thinking on the validation split as markdown: the three compared points and the gains."""
+    result = thinking["sets"]["validation"]
+    rows = ["| EBT on the validation split | descent steps and candidates | loss |", "|---|---|---|"]
+    for point, key in thinking["chosen"].items():
+        rows.append(f"| {point.replace('_', ' ')} | {key.replace(',', ', ')} | {result['losses'][key]:.4f} |")
+    rows += [
+        "",
+        f"Thinking gain in loss: {result['loss_gain_longer_percent']:.2f}% longer, "
+        f"{result['loss_gain_longer_and_verified_percent']:.2f}% longer and verified; in perplexity (exp of the loss): "
+        f"{result['gain_longer_percent']:.2f}% and {result['gain_longer_and_verified_percent']:.2f}%.",
+    ]
+    return "\n".join(rows)
 
 
 def comparison_table(models: dict[str, dict]) -> str:

@@ -163,7 +163,10 @@ def think(
 
 
 def add_gains(report: dict) -> None:
-    """Add, per set, the shift ratio and the thinking gains at K and N chosen in distribution."""
+    """Add, per set, the shift ratio and the thinking gains at K and N chosen in distribution.
+
+    Gains are given in perplexity, exp(loss), as published for text, and in the loss itself.
+    """
     names = list(report["sets"])
     reference = report["sets"][names[0]]["losses"]
     default = f"steps={report['default_steps']},candidates=1"
@@ -179,6 +182,9 @@ def add_gains(report: dict) -> None:
             shift_ratio=perplexity["default"] / reference_perplexity,
             gain_longer_percent=100 * (1 - perplexity["longer"] / perplexity["default"]),
             gain_longer_and_verified_percent=100 * (1 - perplexity["longer_and_verified"] / perplexity["default"]),
+            # The relative change of the loss itself, the measure for losses that are not log-likelihoods.
+            loss_gain_longer_percent=100 * (1 - losses[report["chosen"]["longer"]] / losses[default]),
+            loss_gain_longer_and_verified_percent=100 * (1 - losses[report["chosen"]["longer_and_verified"]] / losses[default]),
         )
 
 
