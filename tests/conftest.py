@@ -1,5 +1,7 @@
 import copy
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,26 @@ def audio_values(audio_folder) -> dict:
 def audio_modality(audio_values) -> AudioModality:
     """The audio modality over the synthetic recordings, prepared once."""
     return prepare_modality(*build_config(copy.deepcopy(audio_values)))
+
+
+# A toy modality in its own package, registered through the `ebtlab.modalities` entry point.
+SINE_PACKAGE = Path(__file__).resolve().parent / "third_party" / "ebtlab_sine"
+
+
+@pytest.fixture(scope="session")
+def sine_site(tmp_path_factory) -> Path:
+    """A folder into which pip has installed the third-party package ebtlab_sine, outside the virtual environment."""
+    site = tmp_path_factory.mktemp("site")
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(SINE_PACKAGE)]
+    subprocess.run(command, check=True, capture_output=True)
+    return site
+
+
+@pytest.fixture
+def sine_installed(sine_site, monkeypatch) -> Path:
+    """Put the installed ebtlab_sine on sys.path for one test, so that its entry point is registered."""
+    monkeypatch.syspath_prepend(str(sine_site))
+    return sine_site
 
 
 @pytest.fixture(autouse=True)
