@@ -140,4 +140,11 @@ def bad_inputs(tmp_path_factory, small_corpus) -> dict[str, Path]:
     torch.save({**checkpoint, "ebtlab": {**checkpoint["ebtlab"], "config": config}}, paths["other_shape"])
     paths["outside"] = folder / "outside.ckpt"
     paths["outside"].write_bytes(last.read_bytes())
+
+    paths["no_audio"] = folder / "no_audio"
+    paths["no_audio"].mkdir()
+    (paths["no_audio"] / "notes.txt").write_text("not a recording")
+    paths["broken_audio"] = folder / "broken_audio"
+    write_synthetic_recordings(paths["broken_audio"], count=3, seconds=0.5)
+    (paths["broken_audio"] / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00not audio")
     return paths

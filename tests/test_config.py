@@ -52,7 +52,7 @@ def test_overrides_apply_with_types(tiny_values):
         ("thinking.selection=random", "invalid config at thinking.selection"),
         ("model.architecture=rnn", "invalid value for model.architecture: 'rnn' (known architectures: ebt, transformer)"),
         ("model.heads=3", "invalid value for model.width: 32"),
-        ("modality=smell", "unknown modality 'smell'; registered modalities: image, text"),
+        ("modality=smell", "unknown modality 'smell'; registered modalities: audio, image, text"),
         ("trainer.limit_val_batches=0", "invalid value for trainer.limit_val_batches"),
         ("data.files=notes.txt", "invalid config at data.files: expected a list, such as data.files=[first,second]"),
     ],

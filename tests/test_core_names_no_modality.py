@@ -7,7 +7,7 @@ Checked for every registered adapter and the shipped adapter packages:
   and no dispatch table keyed by modality;
 - no identifier containing a word that belongs to one kind of data (vocab, tokenizer, pixel,
   patch, mel, spectrogram, waveform).
-Words such as "text" or "token" inside comments and messages are allowed: the core may say
+Words such as "text" or "token" inside comments and messages are allowed: the core may write
 "tokens, patches or frames" in a help text without branching on them.
 """
 

@@ -4,8 +4,8 @@ Notation: F frames of a recording, S frames per sequence, C mel bins per frame.
 
 Each recording is cut into non-overlapping windows of S + 1 frames, starting at frames 0, S,
 2S, ...: position i of a window observes frames 0..i and predicts frame i + 1. A window never
-crosses from one recording into another; the frames after a recording's last whole window, and
-recordings shorter than S + 1 frames, are not used.
+crosses from one recording into another. The frames after a recording's last whole window are
+not used, and neither are recordings shorter than S + 1 frames.
 """
 
 import torch

@@ -63,7 +63,8 @@ class EnergyPredictor:
         def energy(normalized: torch.Tensor, landscape: int) -> torch.Tensor:
             return network.candidate_energies(self.prefixes[landscape], self.model.candidate_space(normalized))  # (1, 1)
 
-        # A target has the form of an observed unit, such as a token id (1, 1) or a frame (1, 1, C); only its shape is read.
+        # A target has the form of an observed unit, such as a token id (1, 1) or a frame (1, 1, C).
+        # Only its shape is read.
         shape = torch.zeros_like(sequence[:, :1])
         best = self.model.think({"target": shape}, self.model.thinking, self.generator, energy)
         return best.candidates[-1], float(best.energies[-1])

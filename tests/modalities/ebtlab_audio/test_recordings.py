@@ -25,7 +25,7 @@ def test_split_ignores_listing_order():
     assert split_names(names) == split_names(list(reversed(names)))
 
 
-def test_split_keeps_held_out_files_when_files_are_added():
+def test_split_stable_under_added_file():
     names = [f"{index}.wav" for index in range(40)]
     _, validation, _ = split_names(names)
     _, validation_more, _ = split_names(names + ["extra.wav"])
