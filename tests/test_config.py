@@ -71,7 +71,7 @@ def test_override_without_equals_is_rejected():
 
 def test_modality_is_required(tiny_values):
     del tiny_values["modality"]
-    with pytest.raises(ConfigError, match="missing config key modality; set it to a registered modality: image, text"):
+    with pytest.raises(ConfigError, match="missing config key modality; set it to a registered modality: audio, image, text"):
         build_config(tiny_values)
 
 
