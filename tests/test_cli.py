@@ -48,7 +48,7 @@ BAD_INPUTS = [
     (["fit", "trainer.inference_mode=true"], "invalid value for trainer.inference_mode: True (energy descent needs gradients"),
     (["fit", "--config", "absent.yaml"], "config file not found: absent.yaml"),
     (["fit", "--config", "{broken_yaml}"], "config file {broken_yaml} is not valid YAML"),
-    (["fit", "modality=smell"], "modality: unknown modality 'smell'; registered modalities: image, text"),
+    (["fit", "modality=smell"], "modality: unknown modality 'smell'; registered modalities: audio, image, text"),
     (["fit", "model.size=huge"], "model.size: unknown size preset 'huge'; known presets: 4xs, 3xs, xxs, xs, small, medium, large, xl"),
     (["fit", *SMALL, "trainer.devices=0"], "invalid trainer settings: `Trainer(devices=0)` value is not a valid input"),
     (["fit", *SMALL, "trainer.strategy=nonsense"], "invalid trainer settings: You selected an invalid strategy name"),
@@ -90,6 +90,10 @@ BAD_INPUTS = [
     (["fit", "ebt.min_training_descent_steps=5"], "invalid value for ebt.min_training_descent_steps: 5"),
     (["fit", "--config", str(CONFIGS / "image" / "ebt_s1.yaml"), "data.source=idx", "data.path=absent-idx3-ubyte"], "data.path: IDX file not found: absent-idx3-ubyte"),
     (["fit", "--config", str(CONFIGS / "image" / "ebt_s1.yaml"), "data.source=folder"], "data.path is required for data.source=folder"),
+    (["fit", "--config", str(CONFIGS / "audio" / "ebt_s1.yaml"), "data.path=absent-recordings"], "data.path: folder not found: absent-recordings"),
+    (["fit", "--config", str(CONFIGS / "audio" / "ebt_s1.yaml"), "data.path={no_audio}"], "data.path: no audio files (.wav, .flac, .ogg) in {no_audio}"),
+    (["fit", "--config", str(CONFIGS / "audio" / "ebt_s1.yaml"), "data.path={broken_audio}"], "data.path: cannot read audio file {broken_audio}/broken.wav: Format not recognised."),
+    (["fit", "--config", str(CONFIGS / "audio" / "ebt_s1.yaml"), "data.path={broken_audio}", "data.n_mels=0"], "data.n_mels must be positive, got 0"),
 ]
 
 

@@ -74,3 +74,20 @@ def test_compare_rejects_baseline_config(tiny_values, kjv_modality):
     config, _ = build_config(merge(tiny_values, {"model": {"architecture": "transformer"}}))
     with pytest.raises(ConfigError, match="compare trains an EBT and derives its baseline"):
         compare(config, kjv_modality)
+
+
+def test_report_has_thinking_gains(comparison):
+    _, _, run_dir, report = comparison
+    thinking = report["thinking"]
+    assert thinking["steps"] == [1, 2, 3, 4]
+    assert thinking["candidates"] == [1, 4]
+    validation = thinking["sets"]["validation"]
+    assert len(validation["losses"]) == 8
+    default = thinking["chosen"]["default"]
+    assert default == "steps=2,candidates=1"
+    assert thinking["chosen"]["longer"].endswith(",candidates=1")
+    assert validation["losses"][thinking["chosen"]["longer_and_verified"]] == min(validation["losses"].values())
+    longer = validation["losses"][thinking["chosen"]["longer"]]
+    assert validation["loss_gain_longer_percent"] == pytest.approx(100 * (1 - longer / validation["losses"][default]))
+    assert validation["loss_gain_longer_percent"] >= 0  # the default point is one of the candidates for "longer"
+    assert "Thinking gain in loss" in (run_dir / "compare.md").read_text()

@@ -55,7 +55,7 @@ def test_overrides_apply_with_types(tiny_values):
         ("denoising.noise_level=0", "invalid value for denoising.noise_level: 0.0 (expected a noise level in (0, 1]"),
         ("denoising.evaluation_noise_levels=[0.1,1.5]", "invalid value for denoising.evaluation_noise_levels: 1.5"),
         ("denoising.sampling_steps=0", "invalid value for denoising.sampling_steps: 0 (expected null or at least 1)"),
-        ("modality=smell", "unknown modality 'smell'; registered modalities: image, text"),
+        ("modality=smell", "unknown modality 'smell'; registered modalities: audio, image, text"),
         ("trainer.limit_val_batches=0", "invalid value for trainer.limit_val_batches"),
         ("data.files=notes.txt", "invalid config at data.files: expected a list, such as data.files=[first,second]"),
     ],
@@ -74,7 +74,7 @@ def test_override_without_equals_is_rejected():
 
 def test_modality_is_required(tiny_values):
     del tiny_values["modality"]
-    with pytest.raises(ConfigError, match="missing config key modality; set it to a registered modality: image, text"):
+    with pytest.raises(ConfigError, match="missing config key modality; set it to a registered modality: audio, image, text"):
         build_config(tiny_values)
 
 

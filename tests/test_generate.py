@@ -58,7 +58,8 @@ def test_generate_from_checkpoint_writes_report(kjv_modality, tiny_values, tmp_p
         run_dir / "checkpoints" / "last.ckpt", "And God said", [f"runs_dir={tmp_path}"], new_units=5, temperature=0.0, cached=True
     )
     assert json.loads((out_dir / "generate.json").read_text()) == report
-    assert report["text"].startswith("And God said")
+    assert report["rendered"].startswith("And God said")
+    assert report["files"] == []
     assert report["units_per_second"] > 0
     assert len(report["energies"]) == 5
 

@@ -14,4 +14,4 @@ def test_text_registered_through_entry_point():
 def test_unknown_modality_lists_known():
     with pytest.raises(KeyError) as error:
         load_modality("smell")
-    assert "registered modalities: image, text" in str(error.value)
+    assert "registered modalities: audio, image, text" in str(error.value)

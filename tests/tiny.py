@@ -1,4 +1,4 @@
-"""Tiny text and image EBT configs shared by the tests."""
+"""Tiny text, image and audio EBT configs shared by the tests."""
 
 import copy
 from pathlib import Path
@@ -25,6 +25,19 @@ TINY_IMAGE_VALUES = {
     "optim": {"lr": 1e-3, "warmup_steps": 2},
     "trainer": {"max_steps": 4, "val_every_n_steps": 2, "limit_val_batches": 2, "log_every_n_steps": 1, "accelerator": "cpu", "devices": 1},
     "data": {"patch_size": 7, "batch_size": 4},
+}
+
+# A tiny audio EBT: 16 frames of 16 mel bins per sequence. `data.path` is set by the tests to a
+# folder of synthetic recordings (see synthetic_audio.py).
+TINY_AUDIO_VALUES = {
+    "experiment": "tiny_audio",
+    "seed": 0,
+    "modality": "audio",
+    "model": {"size": "4xs", "layers": 1, "width": 32, "heads": 2},
+    "ebt": {"descent_steps": 2, "step_size": 50.0},
+    "optim": {"lr": 1e-3, "warmup_steps": 2},
+    "trainer": {"max_steps": 4, "val_every_n_steps": 2, "limit_val_batches": 2, "log_every_n_steps": 1, "accelerator": "cpu", "devices": 1},
+    "data": {"n_mels": 16, "context_length": 16, "batch_size": 4},
 }
 
 

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="continue a prompt with an EBT or a baseline checkpoint")
     generate.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file (.ckpt)")
-    generate.add_argument("--prompt", required=True, help="the text (or other units) to continue")
+    generate.add_argument("--prompt", required=True, help="what to continue: text for text models; other modalities document their form (a WAV file for audio)")
     generate.add_argument("--max-new-units", type=int, default=64, help="units (tokens for text) to generate (default 64)")
     generate.add_argument("--temperature", type=float, default=0.0, help="0 for greedy decoding, above 0 to sample at that temperature (default 0)")
     generate.add_argument("--no-cache", action="store_true", help="recompute the whole sequence for every unit instead of using the KV cache")
@@ -112,13 +112,13 @@ def run_fit(args: argparse.Namespace) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> None:
-    from ebtlab.compare import compare, comparison_table
+    from ebtlab.compare import compare, comparison_table, thinking_summary
     from ebtlab.config import load_config
     from ebtlab.run import prepare_modality
 
     config, modality_class = load_config(args.config, args.overrides)
     run_dir, report = compare(config, prepare_modality(config, modality_class))
-    print(f"\nComparison in {run_dir}:\n{comparison_table(report['models'])}")
+    print(f"\nComparison in {run_dir}:\n{comparison_table(report['models'])}\n\n{thinking_summary(report['thinking'])}")
 
 
 def run_bench(args: argparse.Namespace) -> None:
@@ -144,8 +144,10 @@ def run_generate(args: argparse.Namespace) -> None:
     run_dir, report = generate_from_checkpoint(
         args.checkpoint, args.prompt, args.overrides, new_units=args.max_new_units, temperature=args.temperature, cached=not args.no_cache
     )
-    print(f"\n{report['text']}\n")
+    print(f"\n{report['rendered']}\n")
     print(f"{report['architecture']}: {report['new_units']} units in {report['seconds']:.2f} s, {report['units_per_second']:.1f} units/s; report in {run_dir}")
+    for name in report["files"]:
+        print(f"wrote {run_dir / name}")
 
 
 def run_validate(args: argparse.Namespace) -> None:

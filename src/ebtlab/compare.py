@@ -8,6 +8,10 @@ runs/<experiment>/version_<n>/ contains one ordinary run folder per model, named
 architecture, and the report: compare.md, compare.json and compare.png (validation loss
 against training FLOPs and against units seen). Denoising models are also compared per noise
 level, and compare_denoising.png shows noisy, denoised and clean sequences for each level.
+
+After training, the EBT thinks on the validation split over a small grid of
+descent steps and candidates, as `ebtlab think` does (see ebtlab.think), and the report gives
+its thinking gains. `ebtlab think` measures the full grid and the modality's shifted sets.
 """
 
 import dataclasses
@@ -24,15 +28,21 @@ from ebtlab.config import RunConfig
 from ebtlab.cost import training_step_flops
 from ebtlab.errors import ConfigError
 from ebtlab.modality import Modality
-from ebtlab.models import BASELINES, DenoisingModel
+from ebtlab.models import BASELINES, DenoisingModel, EnergyBasedTransformer
 from ebtlab.models.denoising import denoising_rows, level_suffix
 from ebtlab.plotting import Panel, save_line_plots
-from ebtlab.run import fit, load_model, next_run_dir
+from ebtlab.run import fit, next_run_dir
+from ebtlab.think import add_gains, evaluate_ebt_grid, score_of
 
 log = logging.getLogger(__name__)
 
 # Sequences per row of compare_denoising.png.
 PICTURED_SEQUENCES = 8
+# The thinking grid of compare, smaller than the default of `ebtlab think` (1,2,3,4,6 steps and
+# 1,2,4,8 candidates) so that it adds little to the training time. The trained number of steps
+# is always added.
+THINKING_STEPS = (1, 2, 3, 4)
+THINKING_CANDIDATES = (1, 4)
 
 
 class TrainingCost(L.Callback):
@@ -43,6 +53,7 @@ class TrainingCost(L.Callback):
     """
 
     def __init__(self):
+        self.model: L.LightningModule | None = None  # the trained model, kept for the thinking measurement
         self.flops_per_step: int | None = None
         self.units_seen = 0
         self.history: list[dict] = []
@@ -50,6 +61,9 @@ class TrainingCost(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_index) -> None:
         if self.flops_per_step is None:
             self.flops_per_step = training_step_flops(pl_module, batch)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.model = pl_module
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index) -> None:
         self.units_seen += pl_module.units_in(batch)
@@ -83,7 +97,7 @@ def compare(config: RunConfig, modality: Modality) -> tuple[Path, dict]:
         raise ConfigError(f"modality {modality.name!r} provides no direct prediction head, so it has no baseline to compare with")
 
     run_dir = next_run_dir(Path(config.runs_dir), config.experiment)
-    models = {}
+    models, trained = {}, {}
     for model_config in (config, baseline_config(config)):
         name = model_config.model.architecture
         log.info("compare: training the %s", name)
@@ -101,14 +115,17 @@ def compare(config: RunConfig, modality: Modality) -> tuple[Path, dict]:
             "validation": {name.removeprefix("val/"): value for name, value in metrics.items() if name.startswith("val/")},
             "history": cost.history,
         }
+        trained[name] = cost.model
 
-    report = {"experiment": config.experiment, "modality": modality.name, "models": models}
+    log.info("compare: thinking of the ebt on the validation split")
+    thinking = validation_thinking(trained[config.model.architecture], config)
+    report = {"experiment": config.experiment, "modality": modality.name, "models": models, "thinking": thinking}
     (run_dir / "compare.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    tables = [comparison_table(models), *(level_table(models, level) for level in noise_levels(config))]
+    tables = [comparison_table(models), *(level_table(models, level) for level in noise_levels(config)), thinking_summary(thinking)]
     (run_dir / "compare.md").write_text("\n\n".join(tables) + "\n", encoding="utf-8")
     save_line_plots(run_dir / "compare.png", comparison_panels(models))
     if noise_levels(config):
-        save_denoising_picture(run_dir, modality, config)
+        save_denoising_picture(run_dir / "compare_denoising.png", [trained[name] for name in models], modality, config)
     return run_dir, report
 
 
@@ -117,20 +134,49 @@ def noise_levels(config: RunConfig) -> list[float]:
     return config.denoising.evaluation_levels() if config.model.architecture == "denoising_ebt" else []
 
 
-def save_denoising_picture(run_dir: Path, modality: Modality, config: RunConfig) -> None:
-    """Write compare_denoising.png: per noise level, rows of noisy, EBT, baseline and clean validation sequences."""
-    trained = []
-    for model_config in (config, baseline_config(config)):
-        model, _ = load_model(run_dir / model_config.model.architecture / "checkpoints" / "best.ckpt", [])
-        assert isinstance(model, DenoisingModel)
-        trained.append(model.eval())
+def save_denoising_picture(path: Path, models: list[DenoisingModel], modality: Modality, config: RunConfig) -> None:
+    """Write a PNG of, per noise level, rows of noisy, EBT, baseline and clean validation sequences."""
     batch = next(iter(modality.datamodule(seed=config.seed).val_dataloader()))
     batch = {name: tensor[:PICTURED_SEQUENCES] for name, tensor in batch.items()}
-    rows = [row for level in noise_levels(config) for row in denoising_rows(trained, batch, level, config.seed)]
+    rows = [row for level in noise_levels(config) for row in denoising_rows([model.eval() for model in models], batch, level, config.seed)]
     picture = modality.render_sequences(rows)
-    if picture is None:
-        return
-    write_png((picture * 255).round().to(torch.uint8), str(run_dir / "compare_denoising.png"))
+    if picture is not None:
+        write_png((picture * 255).round().to(torch.uint8), str(path))
+
+
+def validation_thinking(model: EnergyBasedTransformer, config: RunConfig) -> dict:
+    """Score a trained EBT on its validation split over the compare grid; return the losses and gains."""
+    model.eval()
+    default_steps = model.thinking_steps(config.thinking)
+    steps = sorted(set(THINKING_STEPS) | {default_steps})
+    candidates = list(THINKING_CANDIDATES)
+    batches = model.modality.datamodule(seed=config.seed).val_dataloader()
+    result = evaluate_ebt_grid(
+        model, batches, steps=steps, candidates=candidates, default_steps=default_steps, max_batches=config.trainer.limit_val_batches, seed=config.seed
+    )
+    thinking = {
+        "steps": steps,
+        "candidates": candidates,
+        "default_steps": default_steps,
+        "score": score_of(model.modality, 0.0)[0],
+        "sets": {"validation": result},
+    }
+    add_gains(thinking, model.modality)
+    result.pop("scatter")
+    return thinking
+
+
+def thinking_summary(thinking: dict) -> str:
+    """Format the EBT's thinking on the validation split as markdown: the three compared points and the gains."""
+    result = thinking["sets"]["validation"]
+    rows = ["| EBT on the validation split | descent steps and candidates | loss |", "|---|---|---|"]
+    for point, key in thinking["chosen"].items():
+        rows.append(f"| {point.replace('_', ' ')} | {key.replace(',', ', ')} | {result['losses'][key]:.4f} |")
+    gains = f"Thinking gain in loss: {result['loss_gain_longer_percent']:.2f}% longer, {result['loss_gain_longer_and_verified_percent']:.2f}% longer and verified"
+    if thinking["score"] != "loss":
+        gains += f"; in {thinking['score']}: {result['gain_longer_percent']:.2f}% and {result['gain_longer_and_verified_percent']:.2f}%"
+    rows += ["", gains + "."]
+    return "\n".join(rows)
 
 
 def comparison_table(models: dict[str, dict]) -> str:

@@ -63,7 +63,9 @@ class EnergyPredictor:
         def energy(normalized: torch.Tensor, landscape: int) -> torch.Tensor:
             return network.candidate_energies(self.prefixes[landscape], self.model.candidate_space(normalized))  # (1, 1)
 
-        shape = torch.zeros(1, 1, dtype=torch.long, device=sequence.device)
+        # A target has the form of an observed unit, such as a token id (1, 1) or a frame (1, 1, C).
+        # Only its shape is read.
+        shape = torch.zeros_like(sequence[:, :1])
         best = self.model.think({"target": shape}, self.model.thinking, self.generator, energy)
         return best.candidates[-1], float(best.energies[-1])
 
@@ -127,7 +129,11 @@ def generate(
 def generate_from_checkpoint(
     checkpoint: Path, prompt: str, overrides: list[str], *, new_units: int, temperature: float, cached: bool
 ) -> tuple[Path, dict]:
-    """Load a checkpoint, continue `prompt`, and write generate.json; return its folder and content."""
+    """Load a checkpoint, continue `prompt`, and write generate.json and the modality's files; return the folder and report.
+
+    The report's "rendered" entry is the modality's readable form of the prompt and new units
+    (the text itself for text), and "files" lists what the modality wrote, such as a WAV file.
+    """
     model, config = load_model(checkpoint, overrides)
     prompt_units = model.modality.prompt_units(prompt)
     generation = generate(model, prompt_units, new_units=new_units, temperature=temperature, seed=config.seed, cached=cached)
@@ -135,7 +141,7 @@ def generate_from_checkpoint(
         "checkpoint": str(checkpoint),
         "architecture": config.model.architecture,
         "prompt": prompt,
-        "text": model.modality.render_units(generation.units),
+        "rendered": model.modality.render_units(generation.units),
         "new_units": generation.new_units,
         "temperature": temperature,
         "cached": cached,
@@ -145,5 +151,6 @@ def generate_from_checkpoint(
     }
     run_dir = next_run_dir(Path(config.runs_dir), "generate")
     run_dir.mkdir(parents=True)
+    report["files"] = [path.name for path in model.modality.write_units(generation.units, run_dir)]
     (run_dir / "generate.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return run_dir, report

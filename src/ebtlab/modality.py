@@ -152,6 +152,14 @@ class Modality(ABC):
         """Return observed units (S, ...) in a form a person can read, such as decoded text."""
         raise NotImplementedError(f"modality {self.name!r} does not render units")
 
+    def write_units(self, units: torch.Tensor, folder: Path) -> list[Path]:
+        """Write observed units (S, ...) into `folder` as files a person can open, such as a WAV file.
+
+        `ebtlab generate` calls it with the prompt and the generated units. Return the files
+        written; the default writes none.
+        """
+        return []
+
     def metrics(self, candidate: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return extra per-batch metrics of the final candidates, each a mean over scored positions."""
         return {}
@@ -173,6 +181,14 @@ class Modality(ABC):
 
         The models log it to TensorBoard and write it as a PNG file in the run folder. An adapter
         whose units are not pictures returns None.
+        """
+        return None
+
+    def render_sound(self, observed: torch.Tensor, target: torch.Tensor, prediction: torch.Tensor) -> tuple[torch.Tensor, int] | None:
+        """Turn a batch's first sequence and its predictions (B, S, C) into a mono waveform (T,) in [-1, 1] and its sample rate.
+
+        The models log it to TensorBoard and write it as a WAV file in the run folder. An adapter
+        whose units cannot be heard returns None.
         """
         return None
 

@@ -187,7 +187,10 @@ def score_of(modality: Modality, loss: float) -> tuple[str, float]:
 
 
 def add_gains(report: dict, modality: Modality) -> None:
-    """Add, per set, the shift ratio and the thinking gains at K and N chosen in distribution."""
+    """Add, per set, the shift ratio and the thinking gains at K and N chosen in distribution.
+
+    Gains are given in the score (perplexity for text, as published) and in the loss itself.
+    """
     names = list(report["sets"])
     reference = report["sets"][names[0]]["losses"]
     default = f"steps={report['default_steps']},candidates=1"
@@ -203,6 +206,9 @@ def add_gains(report: dict, modality: Modality) -> None:
             shift_ratio=score["default"] / reference_score,
             gain_longer_percent=100 * (1 - score["longer"] / score["default"]),
             gain_longer_and_verified_percent=100 * (1 - score["longer_and_verified"] / score["default"]),
+            # The relative change of the loss itself, the measure for losses that are not log-likelihoods.
+            loss_gain_longer_percent=100 * (1 - losses[report["chosen"]["longer"]] / losses[default]),
+            loss_gain_longer_and_verified_percent=100 * (1 - losses[report["chosen"]["longer_and_verified"]] / losses[default]),
         )
 
 

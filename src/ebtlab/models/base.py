@@ -11,6 +11,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.io import write_png
 
 from ebtlab.config import OptimConfig, RunConfig
+from ebtlab.media import write_wav
 from ebtlab.modality import Modality
 from ebtlab.models.schedule import warmup_cosine
 
@@ -34,6 +35,7 @@ class PredictionModel(L.LightningModule):
         self.seed = seed
         self.validation_sample = ""
         self.validation_image: torch.Tensor | None = None  # (3, H, W) in [0, 1], from the modality's render
+        self.validation_sound: tuple[torch.Tensor, int] | None = None  # waveform (T,) and sample rate, from render_sound
 
     @classmethod
     def from_config(cls, modality: Modality, config: RunConfig) -> "PredictionModel":
@@ -68,6 +70,7 @@ class PredictionModel(L.LightningModule):
         if batch_index == 0:
             self.validation_sample = self.modality.describe(batch["observed"][0], final[0])
             self.validation_image = self.modality.render(batch["observed"], target, final)
+            self.validation_sound = self.modality.render_sound(batch["observed"], target, final)
 
     def log_validation_loss(self, loss: torch.Tensor) -> None:
         """Log the epoch's validation loss, the metrics the modality derives from it, and a sample."""
@@ -83,6 +86,12 @@ class PredictionModel(L.LightningModule):
             samples.mkdir(exist_ok=True)
             pixels = (self.validation_image * 255).round().to(torch.uint8).cpu()
             write_png(pixels, str(samples / f"{stage}_step_{self.global_step}.png"))
+        if self.validation_sound is not None and isinstance(self.logger, TensorBoardLogger):
+            waveform, sample_rate = self.validation_sound
+            self.logger.experiment.add_audio(f"{stage}/sample_sound", waveform[None].cpu(), self.global_step, sample_rate=sample_rate)
+            samples = Path(self.logger.log_dir) / "samples"
+            samples.mkdir(exist_ok=True)
+            write_wav(samples / f"{stage}_step_{self.global_step}.wav", waveform, sample_rate)
 
     @property
     def evaluation_stage(self) -> str:
