@@ -14,7 +14,8 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 from torchmetrics.functional.regression import mean_squared_error
 
 from ebtlab.errors import ConfigError
-from ebtlab.modality import CandidateSpace, Modality
+from ebtlab.candidates import ContinuousCandidates
+from ebtlab.modality import Modality
 from ebtlab_image.data import ImageDataModule
 from ebtlab_image.patches import PIXEL_RANGE, image_grid, to_signed_unit, patchify, unpatchify
 from ebtlab_image.sources import load_images, resolve_source, split_images
@@ -38,25 +39,6 @@ class ImageDataConfig:
     patch_size: int = 4  # side of a square patch in pixels; must divide the image height and width
     batch_size: int = 32
     num_workers: int = 0
-
-
-class PatchCandidates(CandidateSpace):
-    """A candidate is a patch vector, evaluated as it is (identity normalization) and embedded linearly."""
-
-    def __init__(self, patch_pixels: int, width: int):
-        super().__init__()
-        self.patch_pixels = patch_pixels
-        self.projection = nn.Linear(patch_pixels, width, bias=False)
-
-    def initial(self, target: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        # target: (B, S, C) -> Gaussian noise (B, S, C)
-        return INITIAL_NOISE_STD * torch.randn(target.shape, generator=generator, device=target.device)
-
-    def normalize(self, candidate: torch.Tensor) -> torch.Tensor:
-        return candidate
-
-    def forward(self, normalized: torch.Tensor) -> torch.Tensor:
-        return self.projection(normalized)  # (B, S, C) -> (B, S, D)
 
 
 class ImageModality(Modality):
@@ -134,8 +116,8 @@ class ImageModality(Modality):
     def build_encoder(self, width: int) -> nn.Module:
         return nn.Linear(self.patch_pixels, width)  # (B, S, C) -> (B, S, D)
 
-    def build_candidate_space(self, width: int) -> PatchCandidates:
-        return PatchCandidates(self.patch_pixels, width)
+    def build_candidate_space(self, width: int) -> ContinuousCandidates:
+        return ContinuousCandidates(self.patch_pixels, width, initial_std=INITIAL_NOISE_STD)
 
     def build_prediction_head(self, width: int) -> nn.Module:
         return nn.Linear(width, self.patch_pixels)  # (B, S, D) -> (B, S, C) regressed pixels

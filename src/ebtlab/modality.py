@@ -192,7 +192,6 @@ class Modality(ABC):
         """
         return None
 
-
     def render_sequences(self, rows: list[torch.Tensor]) -> torch.Tensor | None:
         """Draw whole sequences of units (N, S + 1, C) as one RGB image (3, H, W) in [0, 1], one row per tensor.
 
