@@ -10,7 +10,7 @@ Checked for every registered adapter and the shipped adapter packages:
 Words such as "text" or "token" inside comments and messages are allowed: the core may write
 "tokens, patches or frames" in a help text without branching on them. So are generic names of
 media that the core writes for any adapter, such as `pixels` of a PNG file or the `waveform` of
-a WAV file, and a variable called `text` that holds a string.
+a WAV file, and a variable called `text` that contains a string.
 """
 
 import ast

@@ -108,6 +108,7 @@ def test_think_on_audio(audio_runs, tmp_path):
     assert (out_dir / "think.md").is_file()
 
 
+@pytest.mark.slow
 def test_compare_on_audio(tmp_path, audio_values, audio_modality):
     from ebtlab.compare import compare
 
