@@ -1,4 +1,4 @@
-"""What the denoising models share: noising, evaluation at several noise levels, and pictures.
+"""Parts shared by the denoising models: noising, evaluation at several noise levels, and pictures.
 
 Notation: B batch, P units per whole sequence, C unit width.
 

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-# Longest wavelength of the frequencies, in units of the grid index.
+# Maximum wavelength of the frequencies, in units of the grid index.
 MAX_WAVELENGTH = 10_000.0
 
 
