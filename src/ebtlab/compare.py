@@ -117,7 +117,7 @@ def compare(config: RunConfig, modality: Modality) -> tuple[Path, dict]:
         }
         trained[name] = cost.model
 
-    log.info("compare: thinking of the ebt on the validation split")
+    log.info("compare: thinking of the %s on the validation split", config.model.architecture)
     thinking = validation_thinking(trained[config.model.architecture], config)
     report = {"experiment": config.experiment, "modality": modality.name, "models": models, "thinking": thinking}
     (run_dir / "compare.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
