@@ -47,6 +47,7 @@ class AudioModality(Modality):
 
     name = "audio"
     config_class = AudioDataConfig
+    continuous_units = True
 
     def __init__(self, config: AudioDataConfig):
         super().__init__(config)

@@ -152,7 +152,10 @@ def think(
     baseline_model = load_model(baseline, overrides)[0] if baseline else None
     for candidate in (model, baseline_model):
         if isinstance(candidate, DenoisingModel) and not isinstance(candidate, EnergyBasedTransformer):
-            raise ConfigError(f"think measures thinking of EBTs and one-pass predictors; compare the {config.model.architecture} baseline with `ebtlab compare`")
+            raise ConfigError(
+                "think does not evaluate diffusion models, since they have no energy to think with and "
+                "do not predict in one pass; compare them with their EBT through `ebtlab compare`"
+            )
     sets = model.modality.evaluation_sets()
     max_batches = config.trainer.limit_val_batches
 
@@ -255,7 +258,7 @@ def write_plots(run_dir: Path, report: dict) -> None:
 
     losses = report["sets"][first]["losses"]
     for n in report["candidates"]:
-        budget.series[f"EBT, {n} candidates"] = ([n * k for k in report["steps"]], [losses[f"steps={k},candidates={n}"] for k in report["steps"]])
+        budget.series[f"EBT, {n} candidate{'s' if n > 1 else ''}"] = ([n * k for k in report["steps"]], [losses[f"steps={k},candidates={n}"] for k in report["steps"]])
     if "baseline" in report:
         budget.series["baseline"] = ([1, max(report["steps"]) * max(report["candidates"])], [report["baseline"][first]["loss"]] * 2)
 

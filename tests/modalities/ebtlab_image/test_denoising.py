@@ -84,5 +84,5 @@ def test_think_on_denoising_ebt(denoising_run, tmp_path):
 def test_think_rejects_diffusion_checkpoint(tmp_path, image_modality):
     config, _ = build_config(merge(TINY_IMAGE_VALUES, {"runs_dir": str(tmp_path), "model": {"architecture": "diffusion"}, "trainer": {"max_steps": 1, "val_every_n_steps": 1}, "denoising": {"sampling_steps": 2}}))
     run_dir, _ = fit(config, image_modality)
-    with pytest.raises(ConfigError, match="compare the diffusion baseline with `ebtlab compare`"):
+    with pytest.raises(ConfigError, match="think does not evaluate diffusion models"):
         think(run_dir / "checkpoints" / "last.ckpt", [], steps=[1], candidates=[1])
