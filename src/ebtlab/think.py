@@ -32,6 +32,7 @@ from ebtlab.cli import DEFAULT_CANDIDATES, DEFAULT_STEPS
 from ebtlab.errors import ConfigError
 from ebtlab.modality import Modality
 from ebtlab.models import DenoisingModel, EnergyBasedTransformer, PredictionModel
+from ebtlab.models.base import evaluation_generator
 from ebtlab.plotting import Panel, save_line_plots, save_scatter_plot
 from ebtlab.run import load_model, next_run_dir
 
@@ -63,13 +64,14 @@ def evaluate_ebt_grid(
 ) -> dict:
     """Score one evaluation set over the steps x candidates grid; see the module docstring."""
     thinking = dataclasses.replace(model.thinking, descent_steps=max(steps), candidates=max(candidates))
-    generator = torch.Generator(device=model.device).manual_seed(seed)
     loss_sums = torch.zeros(len(steps), len(candidates), dtype=torch.float64)
     units = 0
     energies, losses = [], []
     for index, batch in enumerate(batches):
         if max_batches is not None and index >= max_batches:
             break
+        # Validation's draws for this batch, so the grid's first candidate is validation's candidate.
+        generator = evaluation_generator(seed, index, model.device)
         batch = model.evaluation_batch({name: tensor.to(model.device) for name, tensor in batch.items()}, generator)
         target = batch["target"]
         mask = model.modality.scored_mask(target)  # (B, S)

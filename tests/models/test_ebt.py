@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from ebtlab.config import build_config
+from ebtlab.models.base import evaluation_generator
 from ebtlab.run import build_model
 
 from tiny import TINY_IMAGE_VALUES, TINY_VALUES, merge
@@ -119,9 +120,8 @@ def test_validation_starts_from_seeded_candidates(kjv_modality, tiny_values):
     other_seed.load_state_dict(model.state_dict())
 
     def evaluate(module):
-        module.on_validation_epoch_start()
         with torch.no_grad():
-            return module.think(batch, module.thinking, module.validation_generator).candidates[0]
+            return module.think(batch, module.thinking, evaluation_generator(module.seed, 0, module.device)).candidates[0]
 
     first = evaluate(model)
     assert torch.equal(evaluate(model), first)

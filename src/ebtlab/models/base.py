@@ -17,6 +17,17 @@ from ebtlab.models.schedule import warmup_cosine
 
 # Adam betas of the published EBT recipe, used for the baselines too so that they train alike.
 ADAM_BETAS = (0.9, 0.999)
+# Spreads the seeds of evaluation batches, so that runs with nearby seeds share no batch's draws.
+SEED_STRIDE = 1_000_003
+
+
+def evaluation_generator(seed: int, batch_index: int, device: torch.device) -> torch.Generator:
+    """Return the generator of one evaluation batch's random draws (initial candidates, noise).
+
+    It depends only on the run's seed and the batch's index, so validation, `ebtlab think` and
+    `ebtlab compare` draw the same numbers for the same batch, whatever they drew before it.
+    """
+    return torch.Generator(device=device).manual_seed(seed * SEED_STRIDE + batch_index)
 
 
 class PredictionModel(L.LightningModule):

@@ -15,7 +15,7 @@ from torchmetrics import MeanMetric
 
 from ebtlab.config import DenoisingConfig
 from ebtlab.errors import ConfigError
-from ebtlab.models.base import PredictionModel
+from ebtlab.models.base import PredictionModel, evaluation_generator
 from ebtlab.noise_schedule import NoiseSchedule
 
 
@@ -42,8 +42,6 @@ class DenoisingModel(PredictionModel):
         self.schedule = NoiseSchedule()
         self.evaluation_levels = config.evaluation_levels()
         self.level_losses = nn.ModuleList(MeanMetric() for _ in self.evaluation_levels)
-        self.noise_generator: torch.Generator | None = None
-        self.denoising_generator: torch.Generator | None = None
 
     def denoise(self, noisy: torch.Tensor, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
         """Return the estimate (B, P, C) of the clean sequences behind `noisy` (B, P, C), noised to `level`."""
@@ -67,9 +65,6 @@ class DenoisingModel(PredictionModel):
         return whole_sequences(batch).shape[:2].numel()
 
     def on_validation_epoch_start(self) -> None:
-        # The same noise at every evaluation and for every model of one seed, so their results compare.
-        self.noise_generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        self.denoising_generator = torch.Generator(device=self.device).manual_seed(self.seed)
         for metric in self.level_losses:
             metric.reset()
 
@@ -77,10 +72,13 @@ class DenoisingModel(PredictionModel):
         stage = self.evaluation_stage
         clean = whole_sequences(batch)
         B = clean.shape[0]
-        noise = torch.randn(clean.shape, generator=self.noise_generator, device=clean.device)
+        # The same noise at every evaluation and for every model of one seed, so their results
+        # compare. The noise is drawn first, as `evaluation_batch` draws it for `ebtlab think`.
+        generator = evaluation_generator(self.seed, batch_index, clean.device)
+        noise = torch.randn(clean.shape, generator=generator, device=clean.device)
         for index, level in enumerate(self.evaluation_levels):
             noisy = self.schedule.add_noise(clean, self.schedule.timestep(level), noise)
-            denoised = self.denoise(noisy, level, self.denoising_generator)
+            denoised = self.denoise(noisy, level, generator)
             self.level_losses[index].update(self.modality.loss(denoised, clean), weight=B)
             suffix = level_suffix(level)
             for name, value in self.modality.metrics(denoised, clean).items():

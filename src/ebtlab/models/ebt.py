@@ -13,7 +13,7 @@ from ebtlab.config import EBTConfig, ModelConfig, OptimConfig, RunConfig, Thinki
 from ebtlab.descent import DescentPlan, DescentResult, EnergyFn, descend
 from ebtlab.energy import AutoregressiveEnergyTransformer
 from ebtlab.modality import Modality
-from ebtlab.models.base import PredictionModel
+from ebtlab.models.base import PredictionModel, evaluation_generator
 from ebtlab.numerics import finite_flags
 from ebtlab.sampler import process_group
 from ebtlab.nn.init import initialize_weights
@@ -58,7 +58,6 @@ class EnergyBasedTransformer(PredictionModel):
         self.step_size = nn.Parameter(torch.tensor(float(ebt.step_size)), requires_grad=ebt.step_size_learnable)
         self.replay_buffer = ReplayBuffer(ebt.replay_buffer_rows) if ebt.replay_buffer_rows else None
         self.validation_losses = nn.ModuleList(MeanMetric() for _ in range(self.thinking_steps(thinking)))
-        self.validation_generator: torch.Generator | None = None
         self.finite_flags: dict[str, torch.Tensor] = {}  # read by ebtlab.numerics.NonFiniteCheck
 
     @classmethod
@@ -242,8 +241,6 @@ class EnergyBasedTransformer(PredictionModel):
         return loss
 
     def on_validation_epoch_start(self) -> None:
-        # The same initial candidates at every evaluation, so results are comparable and reproducible.
-        self.validation_generator = torch.Generator(device=self.device).manual_seed(self.seed)
         for metric in self.validation_losses:
             metric.reset()
 
@@ -254,7 +251,8 @@ class EnergyBasedTransformer(PredictionModel):
         if units == 0:
             return
 
-        best = self.think(batch, self.thinking, self.validation_generator)
+        # The same initial candidates at every evaluation, so results are comparable and reproducible.
+        best = self.think(batch, self.thinking, evaluation_generator(self.seed, batch_index, self.device))
         for k, (candidate, energy) in enumerate(zip(best.candidates, best.energies), start=1):
             loss = self.modality.loss(candidate, target)
             self.validation_losses[k - 1].update(loss, weight=units)

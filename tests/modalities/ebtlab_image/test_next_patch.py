@@ -110,15 +110,18 @@ def test_compare_on_images(tmp_path, image_modality):
 
 
 def test_think_on_next_patch_ebt(image_runs, tmp_path):
-    run_dir, metrics = image_runs["ebt_s1.yaml"]
+    run_dir, _ = image_runs["ebt_s1.yaml"]
     baseline_dir, _ = image_runs["transformer.yaml"]
+    overrides = [f"runs_dir={tmp_path}", "trainer.limit_val_batches=3"]
     think_dir, report = think(
-        run_dir / "checkpoints" / "last.ckpt", [f"runs_dir={tmp_path}"], steps=[1, 2, 3], candidates=[1, 2], baseline=baseline_dir / "checkpoints" / "last.ckpt"
+        run_dir / "checkpoints" / "last.ckpt", overrides, steps=[1, 2, 3], candidates=[1, 2], baseline=baseline_dir / "checkpoints" / "last.ckpt"
     )
     result = report["sets"]["validation"]
     assert report["score"] == "loss"
-    assert result["losses"]["steps=2,candidates=1"] == pytest.approx(metrics["val/loss"], rel=1e-5)
-    assert len(result["scatter"]["energy"]) == 4 * 15  # one energy per predicted patch
+    # Every batch's first candidate starts where validation starts, so the default point is validation.
+    validation = validate(run_dir / "checkpoints" / "last.ckpt", overrides)
+    assert result["losses"]["steps=2,candidates=1"] == pytest.approx(validation["val/loss"], rel=1e-5)
+    assert len(result["scatter"]["energy"]) == 3 * 4 * 15  # one energy per predicted patch
     assert "baseline" in report
     assert "| validation | " in (think_dir / "think.md").read_text()
 
