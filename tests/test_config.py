@@ -129,3 +129,10 @@ def test_override_with_invalid_yaml_value(override):
 def test_interpolations_rejected(tiny_values, value):
     with pytest.raises(ConfigError, match=r"invalid config at ebt.step_size: .* is an interpolation"):
         build_config(merge(tiny_values, {"ebt": {"step_size": value}}))
+
+
+def test_denoising_evaluation_levels(tiny_values):
+    config, _ = build_config(tiny_values)
+    assert config.denoising.evaluation_levels() == [0.1, 0.2]  # the training level and twice it
+    config, _ = build_config(merge(tiny_values, {"denoising": {"noise_level": 0.05, "evaluation_noise_levels": [0.3, 0.05]}}))
+    assert config.denoising.evaluation_levels() == [0.05, 0.3]  # the training level first, once
