@@ -41,9 +41,9 @@ TINY_AUDIO_VALUES = {
 }
 
 
-IMAGE_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "image").glob("*.yaml"))
-# Shrinks a shipped image config to a few seconds of CPU: a one-layer width-32 model, 2 steps, 7x7 patches.
-TINY_IMAGE_OVERRIDES = [
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+# Shrinks any shipped config to a few seconds of CPU: a one-layer width-32 model and 2 steps.
+TINY_RUN_OVERRIDES = [
     "model.layers=1",
     "model.width=32",
     "model.heads=2",
@@ -51,9 +51,10 @@ TINY_IMAGE_OVERRIDES = [
     "trainer.val_every_n_steps=2",
     "trainer.limit_val_batches=1",
     "optim.warmup_steps=1",
-    "data.patch_size=7",
-    "data.batch_size=4",
 ]
+IMAGE_CONFIGS = sorted((CONFIGS / "image").glob("*.yaml"))
+# Shrinks a shipped image config: the tiny run on 7x7 patches.
+TINY_IMAGE_OVERRIDES = [*TINY_RUN_OVERRIDES, "data.patch_size=7", "data.batch_size=4"]
 
 
 def merge(base: dict, changes: dict) -> dict:

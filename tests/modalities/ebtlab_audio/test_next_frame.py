@@ -1,6 +1,5 @@
 import json
 import wave
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,22 +9,11 @@ from ebtlab.cli import main
 from ebtlab.config import build_config, load_config
 from ebtlab.run import build_model, fit, prepare_modality, validate
 
-from tiny import merge
+from tiny import CONFIGS, TINY_RUN_OVERRIDES, merge
 
-AUDIO_CONFIGS = sorted((Path(__file__).resolve().parents[3] / "configs" / "audio").glob("*.yaml"))
-# Shrinks a shipped config to a few seconds of CPU: a one-layer width-32 model, 2 steps, 16 frames of 16 bins.
-TINY_OVERRIDES = [
-    "model.layers=1",
-    "model.width=32",
-    "model.heads=2",
-    "trainer.max_steps=2",
-    "trainer.val_every_n_steps=2",
-    "trainer.limit_val_batches=1",
-    "optim.warmup_steps=1",
-    "data.n_mels=16",
-    "data.context_length=16",
-    "data.batch_size=4",
-]
+AUDIO_CONFIGS = sorted((CONFIGS / "audio").glob("*.yaml"))
+# Shrinks a shipped config: the tiny run on 16 frames of 16 mel bins.
+TINY_OVERRIDES = [*TINY_RUN_OVERRIDES, "data.n_mels=16", "data.context_length=16", "data.batch_size=4"]
 
 
 @pytest.fixture(scope="module")
